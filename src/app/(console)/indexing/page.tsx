@@ -1,0 +1,14 @@
+import type { Metadata } from "next";
+import { PageHeader } from "~/components/ui/primitives";
+import { IndexOverview } from "~/features/indexing/ui/index-overview";
+
+export const metadata: Metadata = { title: "Indexing" };
+
+export default function IndexingPage() {
+  return (
+    <>
+      <PageHeader title="Indexing" description="Each environment's ODC index, filled from the STAC catalogue within its scope. No pixel is copied." />
+      <IndexOverview />
+    </>
+  );
+}

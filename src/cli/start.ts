@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { seedDemoUsers, DEMO_PASSWORD, DEMO_USERS } from "~/features/auth/server/demo-users";
+import { appDatabaseUrl, publicUrl, type PikselConfig } from "~/server/config";
+import { createDb } from "~/server/db";
+import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
+import { startLocalStacServer, type LocalStacServer } from "~/server/embedded/stac-server";
+import type { Logger } from "~/server/logger";
+import { standaloneServer } from "./paths";
+import { ensureAuthSecret, ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
+
+async function waitForHealth(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`The console server exited with code ${child.exitCode} while starting.`);
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`The console did not answer ${url}/api/health within ${timeoutMs / 1000} s.`);
+}
+
+/**
+ * `piksel start`: everything the configuration needs on this machine, then the console. With the
+ * embedded default that is PostgreSQL, the local GitOps repo, registry, buckets, cluster state and
+ * STAC API; with a production configuration only migrations and the console server.
+ */
+export async function start(config: PikselConfig, log: Logger, opts: { reset: boolean }): Promise<void> {
+  const embedded = !config.database.url;
+  if (opts.reset) {
+    if (!embedded) throw new Error("--reset only clears the embedded default's data directory; it never touches a configured database.");
+    fs.rmSync(config.dataDir, { recursive: true, force: true });
+    log.warn({ dataDir: config.dataDir }, "--reset: removed all local data");
+  }
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const secret = ensureAuthSecret(config);
+
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    child?.kill("SIGTERM");
+    for (const fn of cleanups.reverse()) await fn().catch((err) => log.error({ err }, "cleanup failed"));
+    process.exit(code);
+  };
+  process.once("SIGINT", () => void stop(0));
+  process.once("SIGTERM", () => void stop(0));
+
+  try {
+    const pg = await ensureEmbeddedDatabases(config, log);
+    if (pg?.startedHere) cleanups.push(() => pg.stop());
+    await migrateAppDatabase(config, log);
+    await bootstrapLocalDrivers(config, log);
+
+    let stac: LocalStacServer | undefined;
+    if (embedded) {
+      stac = await startLocalStacServer({ port: config.embedded.catalogPort, items: () => [], log });
+      cleanups.push(() => stac!.close());
+      const db = createDb(appDatabaseUrl(config));
+      await seedDemoUsers(db);
+      await db.$disconnect();
+    }
+
+    const server = standaloneServer();
+    if (!server) throw new Error("The console is not built: run `npm run build` (npm start does it for you).");
+    const url = publicUrl(config);
+    child = spawn(process.execPath, [server], {
+      cwd: path.dirname(server),
+      stdio: "inherit",
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        PORT: String(config.console.port),
+        HOSTNAME: config.console.host,
+        PIKSEL_DATA_DIR: config.dataDir,
+        PIKSEL_AUTH_SECRET: secret,
+        ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }),
+      },
+    });
+    child.once("exit", (code) => {
+      if (!stopping) {
+        log.error({ code }, "the console server stopped");
+        void stop(code ?? 1);
+      }
+    });
+    await waitForHealth(`http://127.0.0.1:${config.console.port}`, child);
+    const lines = [`Piksel Console is ready at ${url}`];
+    if (embedded) {
+      lines.push("", `Demo users (password: ${DEMO_PASSWORD}):`, ...DEMO_USERS.map((u) => `  ${u.email.padEnd(26)} ${u.role}`));
+      lines.push("", `Data is kept in ${config.dataDir}; \`npm start -- --reset\` starts clean. Ctrl-C stops everything.`);
+    }
+    process.stdout.write(`\n${lines.join("\n")}\n\n`);
+  } catch (err) {
+    log.error(err instanceof Error ? err.message : String(err));
+    await stop(1);
+  }
+}

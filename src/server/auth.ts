@@ -1,0 +1,72 @@
+import "server-only";
+import { betterAuth } from "better-auth";
+import { prismaAdapter } from "better-auth/adapters/prisma";
+import { nextCookies } from "better-auth/next-js";
+import { genericOAuth } from "better-auth/plugins/generic-oauth";
+import { recordAudit } from "~/features/audit/server/audit.service";
+import { roleFromGroups, type Role } from "~/lib/roles";
+import { ConfigError, getConfig, publicUrl, type PikselConfig } from "./config";
+import { getDb, type Db } from "./db";
+
+/**
+ * Sign-in with Better Auth (docs/adr/0001): local accounts with scrypt-hashed passwords for the
+ * embedded default, or any OpenID Connect provider with roles mapped from a groups claim.
+ * Sessions are HTTP-only cookies; Better Auth refuses state-changing calls from untrusted origins.
+ */
+export function createAuth(db: Db, config: PikselConfig) {
+  const secret = config.auth.secret;
+  if (!secret) throw new ConfigError("Invalid configuration: auth.secret (PIKSEL_AUTH_SECRET): required, at least 32 characters");
+  const baseURL = publicUrl(config);
+  const oidc = config.auth.mode === "oidc" ? config.auth.oidc : undefined;
+  return betterAuth({
+    secret,
+    baseURL,
+    trustedOrigins: [baseURL],
+    database: prismaAdapter(db, { provider: "postgresql" }),
+    emailAndPassword: { enabled: config.auth.mode === "local", disableSignUp: true, minPasswordLength: 8 },
+    user: { additionalFields: { role: { type: "string", input: false, defaultValue: "viewer" } } },
+    session: { expiresIn: 60 * 60 * 12, updateAge: 60 * 60 },
+    advanced: { useSecureCookies: baseURL.startsWith("https://") },
+    databaseHooks: {
+      session: {
+        create: {
+          after: async (session) => {
+            const user = await db.user.findUnique({ where: { id: session.userId }, select: { email: true } });
+            await recordAudit(db, { actor: { id: session.userId, email: user?.email ?? session.userId }, action: "sign-in", subjectType: "user", subjectId: session.userId, detail: { userAgent: session.userAgent ?? null } });
+          },
+        },
+      },
+    },
+    plugins: [
+      ...(oidc
+        ? [
+            genericOAuth({
+              config: [
+                {
+                  providerId: "oidc",
+                  discoveryUrl: `${oidc.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`,
+                  clientId: oidc.clientId,
+                  clientSecret: oidc.clientSecret,
+                  scopes: oidc.scopes,
+                  pkce: true,
+                  // Roles follow the provider's groups at every sign-in.
+                  overrideUserInfo: true,
+                  mapProfileToUser: (profile) => ({ role: roleFromGroups((profile as Record<string, unknown>)[oidc.groupsClaim], oidc.roleMap as Record<string, Role>) }),
+                },
+              ],
+            }),
+          ]
+        : []),
+      nextCookies(),
+    ],
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+
+const holder = globalThis as unknown as { pikselAuth?: Auth };
+/** The process-wide auth instance. */
+export function getAuth(): Auth {
+  holder.pikselAuth ??= createAuth(getDb(), getConfig());
+  return holder.pikselAuth;
+}

@@ -1,0 +1,19 @@
+import "server-only";
+import { auditRouter } from "~/features/audit/server/audit.router";
+import { authRouter } from "~/features/auth/server/auth.router";
+import { environmentsRouter } from "~/features/environments/server/environments.router";
+import { indexingRouter } from "~/features/indexing/server/indexing.router";
+import { promotionRouter } from "~/features/promotion/server/promotion.router";
+import { createCallerFactory, router } from "./init";
+
+/** One route table for the whole console; keys are glossary words (STYLE.md 10). */
+export const appRouter = router({
+  auth: authRouter,
+  environments: environmentsRouter,
+  promotion: promotionRouter,
+  indexing: indexingRouter,
+  audit: auditRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);
