@@ -28,6 +28,19 @@ export default defineConfig({
           fileParallelism: true,
         },
       },
+      {
+        // External checks against the field's reference implementations (Python: datacube, geomad),
+        // each in a virtualenv cached under .cache/ (PIKSEL_SKIP_PYTHON_REFERENCE=1 skips them).
+        resolve: { alias },
+        test: {
+          name: "reference",
+          include: ["tests/reference/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["tests/support/global-setup.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

@@ -26,6 +26,9 @@ export function createAuth(db: Db, config: PikselConfig) {
     emailAndPassword: { enabled: config.auth.mode === "local", disableSignUp: true, minPasswordLength: 8 },
     user: { additionalFields: { role: { type: "string", input: false, defaultValue: "viewer" } } },
     session: { expiresIn: 60 * 60 * 12, updateAge: 60 * 60 },
+    // Slows password guessing per client address (Better Auth's default allows 3 sign-ins per 10 s,
+    // which a team behind one NAT address hits on a Monday morning).
+    rateLimit: { enabled: true, window: 60, max: 300, customRules: { "/sign-in/email": { window: 60, max: 20 } } },
     advanced: { useSecureCookies: baseURL.startsWith("https://") },
     databaseHooks: {
       session: {

@@ -221,7 +221,7 @@ function intFromEnv(env: Env, key: string): number | undefined {
 /**
  * Loads and validates the configuration. Throws ConfigError with one line naming the key.
  * Overrides: PIKSEL_DATA_DIR, DATABASE_URL, PORT, PIKSEL_PUBLIC_URL, PIKSEL_AUTH_SECRET,
- * PIKSEL_MAP_STYLE_URL, PIKSEL_EMBEDDED_PG_PORT.
+ * PIKSEL_MAP_STYLE_URL, PIKSEL_EMBEDDED_PG_PORT, PIKSEL_EMBEDDED_CATALOG_PORT.
  */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): PikselConfig {
   const file = env.PIKSEL_CONFIG;
@@ -233,6 +233,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): PikselC
   const embedded = { ...(input.embedded as object | undefined) } as Record<string, unknown>;
   const pgPort = intFromEnv(env, "PIKSEL_EMBEDDED_PG_PORT");
   if (pgPort !== undefined) embedded.postgresPort = pgPort;
+  const stacPort = intFromEnv(env, "PIKSEL_EMBEDDED_CATALOG_PORT");
+  if (stacPort !== undefined) embedded.catalogPort = stacPort;
   const catalogPort = (embedded.catalogPort as number | undefined) ?? 54330;
   const merged: Record<string, unknown> = {
     ...input,
