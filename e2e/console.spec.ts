@@ -1,4 +1,5 @@
 import { asRole, demoUser, expect, test } from "./fixtures";
+import { colourShare, decodePng } from "./support/pixels";
 
 const pages = [
   { nav: "Environments", heading: "Environments", marker: "Systems behind each environment" },
@@ -90,5 +91,27 @@ test.describe("admin actions", () => {
     });
     expect(res.status()).toBe(403);
     expect(JSON.stringify(await res.json())).toContain("Cross-site request refused");
+  });
+});
+
+test.describe("the map", () => {
+  test.use(asRole("viewer"));
+
+  test("renders the offline base map and the environments' scopes in headless Chromium", async ({ page }) => {
+    const offsite: string[] = [];
+    page.on("request", (r) => {
+      const host = new URL(r.url()).hostname;
+      if (!["localhost", "127.0.0.1"].includes(host)) offsite.push(r.url());
+    });
+    await page.goto("/coverage");
+    const map = page.getByRole("region", { name: "Coverage map" });
+    await expect(map).toHaveAttribute("data-state", "ready");
+    // The map fits the scopes: the prod outline (orange, the widest) runs near the frame's edges and
+    // the dev outline (green, the smallest) lies inside, around the centre.
+    const png = decodePng(await map.screenshot());
+    expect(colourShare(png, "#e8590c")).toBeGreaterThan(0.002);
+    expect(colourShare(png, "#2f9e44", { x0: 0.25, y0: 0.25, x1: 0.75, y1: 0.75 })).toBeGreaterThan(0.002);
+    expect(colourShare(png, "#2f9e44", { x0: 0, y0: 0, x1: 0.1, y1: 1 })).toBe(0);
+    expect(offsite).toEqual([]);
   });
 });
