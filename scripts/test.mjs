@@ -30,7 +30,25 @@ const systemNeeds = [
   { tiers: ["reference"], ok: () => spawnSync("python3", ["-m", "venv", "--help"], { stdio: "ignore" }).status === 0, pkg: "python3-venv", why: "reference checks against the Python implementations (datacube, geomad)" },
 ];
 
+/**
+ * kustomize renders the overlays in the GitOps tests; kubectl embeds it. Without either, install the
+ * standalone binary into .cache/bin with Go (the Go module proxy is reachable where npm is).
+ */
+function ensureKustomize() {
+  const bin = path.join(root, ".cache", "bin");
+  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`;
+  if (has("kustomize") || has("kubectl")) return;
+  if (!has("go")) {
+    console.error("Missing: kustomize — needed to render GitOps overlays in the integration tests. Install kubectl or kustomize (https://kubectl.docs.kubernetes.io), or Go so that this script can `go install` it.");
+    process.exit(1);
+  }
+  console.log("Installing kustomize v5.5.0 into .cache/bin with go install…");
+  const r = spawnSync("go", ["install", "sigs.k8s.io/kustomize/kustomize/v5@v5.5.0"], { stdio: "inherit", env: { ...process.env, GOBIN: bin } });
+  if (r.status !== 0) process.exit(1);
+}
+
 function ensureSystem() {
+  if (tiers.includes("integration")) ensureKustomize();
   const missing = systemNeeds.filter((n) => n.tiers.some((t) => tiers.includes(t)) && !n.ok());
   if (!missing.length) return;
   const pkgs = missing.map((m) => m.pkg);

@@ -1,4 +1,5 @@
 import "server-only";
+import path from "node:path";
 import { getConfig, indexDatabaseUrl, type EnvironmentConfig, type PikselConfig } from "./config";
 import { createStacCatalog } from "./drivers/catalog/stac";
 import type { CatalogPort } from "./drivers/catalog";
@@ -32,7 +33,7 @@ export const portNames: PortName[] = ["index", "gitops", "registry", "cluster", 
 export function createEnvironmentPorts(config: PikselConfig, env: EnvironmentConfig): EnvironmentPorts {
   return {
     index: createPostgresIndex(indexDatabaseUrl(config, env)),
-    gitops: createGitGitops(env.gitops),
+    gitops: createGitGitops({ ...env.gitops, cacheDir: path.join(config.dataDir, "cache", "gitops") }),
     registry: env.registry.driver === "oci" ? createOciRegistry(env.registry) : createLayoutRegistry(env.registry),
     cluster: env.cluster.driver === "kubernetes" ? createKubernetesCluster(env.cluster) : createLocalCluster(env.cluster),
     objects: env.objects.driver === "s3" ? createS3Objects(env.objects) : createLocalObjects(env.objects),
