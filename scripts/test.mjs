@@ -27,6 +27,10 @@ const isRoot = process.getuid?.() === 0;
 const systemNeeds = [
   { tiers: ["e2e"], ok: () => ["/usr/bin/chromium", "/usr/bin/chromium-browser"].some((p) => fs.existsSync(p)), pkg: "chromium", why: "browser tests (Playwright drives Debian's Chromium)" },
   { tiers: ["integration", "e2e"], ok: () => has("git"), pkg: "git", why: "the GitOps driver" },
+  { tiers: ["integration"], ok: () => has("docker-registry"), pkg: "docker-registry", why: "the registry driver's tests against a real OCI registry" },
+  { tiers: ["integration"], ok: () => has("skopeo"), pkg: "skopeo", why: "cross-checking digests in the registry tests" },
+  { tiers: ["integration"], ok: () => has("htpasswd"), pkg: "apache2-utils", why: "htpasswd (bcrypt) for the registry's basic-auth tests" },
+  { tiers: ["integration"], ok: () => has("openssl"), pkg: "openssl", why: "the token-auth certificate of the registry tests" },
   { tiers: ["reference"], ok: () => spawnSync("python3", ["-m", "venv", "--help"], { stdio: "ignore" }).status === 0, pkg: "python3-venv", why: "reference checks against the Python implementations (datacube, geomad)" },
 ];
 
