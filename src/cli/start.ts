@@ -4,7 +4,10 @@ import path from "node:path";
 import { seedDemoUsers, DEMO_PASSWORD, DEMO_USERS } from "~/features/auth/server/demo-users";
 import { appDatabaseUrl, publicUrl, type PikselConfig } from "~/server/config";
 import { createDb } from "~/server/db";
+import { seedPromotionHistory } from "~/features/promotion/server/seed";
 import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
+import { startLocalFlux } from "~/server/embedded/local-flux";
+import { createEnvironmentPorts } from "~/server/ports";
 import { startLocalStacServer, type LocalStacServer } from "~/server/embedded/stac-server";
 import type { Logger } from "~/server/logger";
 import { standaloneServer } from "./paths";
@@ -60,12 +63,38 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
     await bootstrapLocalDrivers(config, log);
 
     let stac: LocalStacServer | undefined;
+    const ports = new Map(config.environments.map((e) => [e.name, createEnvironmentPorts(config, e)]));
     if (embedded) {
       stac = await startLocalStacServer({ port: config.embedded.catalogPort, items: () => [], log });
       cleanups.push(() => stac!.close());
       const db = createDb(appDatabaseUrl(config));
       await seedDemoUsers(db);
+      const first = config.environments[0]!;
+      await seedPromotionHistory(db, config, ports.get(first.name)!.registry, first.registry.repository);
       await db.$disconnect();
+    }
+
+    // The local cluster's Flux: this process plays it for every environment on the local driver,
+    // applying each overlay at the branch head as Flux would (docs/adr/0009).
+    const local = config.environments.filter((e) => e.cluster.driver === "local");
+    if (local.length) {
+      const flux = await startLocalFlux({
+        log: log.child({ component: "local-flux" }),
+        environments: local.map((e) => {
+          const p = ports.get(e.name)!;
+          return {
+            name: e.name,
+            stateDir: e.cluster.driver === "local" ? e.cluster.stateDir : "",
+            reconcileDelaySeconds: e.cluster.driver === "local" ? e.cluster.reconcileDelaySeconds : 0,
+            desired: async () => {
+              const overlay = await p.gitops.readOverlay();
+              return { revision: `${e.gitops.branch}@sha1:${overlay.commit}`, images: overlay.images };
+            },
+            resolveDigest: (_name: string, tag: string) => p.registry.resolve(tag).catch(() => null),
+          };
+        }),
+      });
+      cleanups.push(() => flux.stop());
     }
 
     const server = standaloneServer();

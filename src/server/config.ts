@@ -143,6 +143,8 @@ export const configSchema = z
       .object({ postgresPort: z.number().int().min(1024).max(65535).default(54329), catalogPort: z.number().int().min(1024).max(65535).default(54330) })
       .default({ postgresPort: 54329, catalogPort: 54330 }),
     map: z.object({ styleUrl: httpUrl.optional() }).default({}),
+    /** Promotion events are POSTed as Slack-compatible JSON ({ text }) to this URL when set. */
+    notifications: z.object({ webhookUrl: httpUrl.optional() }).default({}),
     environments: z.array(environmentConfig).min(1),
   })
   .superRefine((c, ctx) => {
@@ -175,7 +177,7 @@ export function embeddedEnvironments(dataDir: string, catalogPort: number): unkn
   };
   const policies: Record<string, object> = {
     dev: { approvals: 0 },
-    staging: { approvals: 0, soakMinutes: 0 },
+    staging: { approvals: 0, soakMinutes: 0, requiredValidations: ["smoke"] },
     prod: { approvals: 2 },
   };
   return ["dev", "staging", "prod"].map((env) => ({

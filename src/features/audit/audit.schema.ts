@@ -14,6 +14,7 @@ export const auditActions = [
   "promotion.rollback",
   "policy.refusal",
   "policy.override",
+  "validation.record",
   "index.run",
   "index.migration",
   "request.submit",

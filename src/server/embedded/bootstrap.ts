@@ -5,6 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { PikselConfig } from "../config";
+import { createLayoutRegistry } from "../drivers/registry/layout";
+import { defaultImageHistory, writeImageHistory } from "./image-history";
 import type { Logger } from "../logger";
 
 const run = promisify(execFile);
@@ -19,12 +21,12 @@ export const PLATFORM_GIT_IDENTITY = ["-c", "user.name=Piksel Console", "-c", "u
  * the local cluster state. Idempotent: existing state is never touched.
  */
 export async function bootstrapLocalDrivers(config: PikselConfig, log: Logger): Promise<void> {
+  const seeded = new Map<string, string>();
   for (const env of config.environments) {
     if (env.registry.driver === "layout" && !(await exists(path.join(env.registry.path, "oci-layout")))) {
-      await fs.mkdir(path.join(env.registry.path, "blobs", "sha256"), { recursive: true });
-      await fs.writeFile(path.join(env.registry.path, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-      await fs.writeFile(path.join(env.registry.path, "index.json"), JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }, null, 2));
-      log.info({ path: env.registry.path }, "created an empty OCI image layout");
+      const images = await writeImageHistory(env.registry.path, env.registry.repository, defaultImageHistory());
+      for (const i of images) seeded.set(i.tag, i.digest);
+      log.info({ path: env.registry.path, tags: images.map((i) => i.tag) }, "seeded the OCI image layout with a release history");
     }
     if (env.objects.driver === "local") await fs.mkdir(path.join(env.objects.root, env.objects.bucket), { recursive: true });
     if (env.cluster.driver === "local") await fs.mkdir(env.cluster.stateDir, { recursive: true });
@@ -36,12 +38,50 @@ export async function bootstrapLocalDrivers(config: PikselConfig, log: Logger): 
   }
   for (const [remote, envs] of localRemotes) {
     if (await exists(path.join(remote, "HEAD"))) continue;
-    await seedGitopsRepository(remote, envs, log);
+    const registry = envs[0]!.registry;
+    if (seeded.size === 0 && registry.driver === "layout") {
+      // The layout survived from an earlier start: read the release digests back from it.
+      const layout = createLayoutRegistry(registry);
+      for (const r of defaultImageHistory()) {
+        const digest = await layout.resolve(r.tag).catch(() => undefined);
+        if (digest) seeded.set(r.tag, digest);
+      }
+    }
+    await seedGitopsRepository(remote, envs, seeded, log);
   }
 }
 
-async function seedGitopsRepository(remote: string, envs: PikselConfig["environments"], log: Logger) {
+/**
+ * The overlay history of the embedded default, oldest first: which release each environment desired
+ * after each commit. It ends with v1.8.0 in dev, v1.7.0 in staging and v1.6.0 in prod, so a visitor
+ * can promote right away.
+ */
+export const SEED_ROLLOUTS: { subject: string; tags: Record<string, string> }[] = [
+  { subject: "Seed base and environment overlays", tags: { dev: "v1.5.0", staging: "v1.5.0", prod: "v1.5.0" } },
+  { subject: "Promote piksel-core:v1.6.0 to dev", tags: { dev: "v1.6.0" } },
+  { subject: "Promote piksel-core:v1.6.0 to staging", tags: { staging: "v1.6.0" } },
+  { subject: "Promote piksel-core:v1.6.0 to prod", tags: { prod: "v1.6.0" } },
+  { subject: "Promote piksel-core:v1.7.0 to dev", tags: { dev: "v1.7.0" } },
+  { subject: "Promote piksel-core:v1.7.0 to staging", tags: { staging: "v1.7.0" } },
+  { subject: "Promote piksel-core:v1.8.0 to dev", tags: { dev: "v1.8.0" } },
+];
+
+function overlayText(env: PikselConfig["environments"][number], base: string, image: { name: string; tag: string; digest: string } | undefined) {
+  const lines = [
+    `# Overlay of the ${env.name} environment. Promotions edit only the images: entry below.`,
+    "apiVersion: kustomize.config.k8s.io/v1beta1",
+    "kind: Kustomization",
+    "namespace: piksel",
+    "resources:",
+    `  - ${base}`,
+  ];
+  if (image) lines.push("images:", `  - name: ${image.name}`, `    newTag: ${image.tag}`, `    digest: ${image.digest}`);
+  return `${lines.join("\n")}\n`;
+}
+
+async function seedGitopsRepository(remote: string, envs: PikselConfig["environments"], digests: Map<string, string>, log: Logger) {
   const branch = envs[0]!.gitops.branch;
+  const repository = envs[0]!.registry.repository;
   await fs.mkdir(remote, { recursive: true });
   await run("git", ["init", "--bare", "--quiet", `--initial-branch=${branch}`, remote]);
   const work = await fs.mkdtemp(path.join(os.tmpdir(), "piksel-gitops-"));
@@ -67,25 +107,28 @@ async function seedGitopsRepository(remote: string, envs: PikselConfig["environm
         "    spec:",
         "      containers:",
         "        - name: console",
-        "          image: piksel-core",
+        `          image: ${repository}`,
         "          args: [start]",
         "          ports: [{ containerPort: 3000 }]",
         "",
       ].join("\n"),
     );
-    for (const env of envs) {
-      const dir = path.join(work, env.gitops.overlayPath);
-      await fs.mkdir(dir, { recursive: true });
-      const up = path.relative(dir, path.join(work, "base"));
-      await fs.writeFile(
-        path.join(dir, "kustomization.yaml"),
-        `# Overlay of the ${env.name} environment. Promotions edit only the images: entry below.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: piksel\nresources:\n  - ${up}\n`,
-      );
+    const current: Record<string, string> = {};
+    for (const rollout of SEED_ROLLOUTS) {
+      Object.assign(current, rollout.tags);
+      for (const env of envs) {
+        const dir = path.join(work, env.gitops.overlayPath);
+        await fs.mkdir(dir, { recursive: true });
+        const tag = current[env.name];
+        const digest = tag ? digests.get(tag) : undefined;
+        const image = tag && digest ? { name: repository, tag, digest } : undefined;
+        await fs.writeFile(path.join(dir, "kustomization.yaml"), overlayText(env, path.relative(dir, path.join(work, "base")), image));
+      }
+      await run("git", ["-C", work, "add", "-A"]);
+      await run("git", ["-C", work, ...PLATFORM_GIT_IDENTITY, "commit", "--quiet", "--allow-empty", "-m", rollout.subject]);
     }
-    await run("git", ["-C", work, "add", "-A"]);
-    await run("git", ["-C", work, ...PLATFORM_GIT_IDENTITY, "commit", "--quiet", "-m", "Seed base and environment overlays"]);
     await run("git", ["-C", work, "push", "--quiet", remote, `HEAD:refs/heads/${branch}`]);
-    log.info({ remote }, "seeded the local GitOps repository");
+    log.info({ remote }, "seeded the local GitOps repository with a rollout history");
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import { PageHeader } from "~/components/ui/primitives";
-import { GitopsOverview } from "~/features/promotion/ui/gitops-overview";
+import { PromotionsBoard } from "~/features/promotion/ui/promotions-board";
 
 export const metadata: Metadata = { title: "Promotions" };
 
@@ -8,7 +8,7 @@ export default function PromotionsPage() {
   return (
     <>
       <PageHeader title="Promotions" description="The same image digest moves dev → staging → prod by commits to the GitOps repository; Flux applies them." />
-      <GitopsOverview />
+      <PromotionsBoard />
     </>
   );
 }

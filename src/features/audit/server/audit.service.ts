@@ -51,3 +51,30 @@ export async function listAudit(db: Db, input: ListAuditInput): Promise<{ events
     nextBefore: rows.length > input.limit ? page[page.length - 1]!.id.toString() : null,
   };
 }
+
+/** Every matching event, oldest first, for export (bounded so one request cannot exhaust memory). */
+export async function exportAudit(db: Db, filter: { action?: string; environment?: string; actor?: string }, max = 100_000): Promise<AuditEventView[]> {
+  const rows = await db.auditEvent.findMany({
+    where: {
+      ...(filter.action && { action: filter.action }),
+      ...(filter.environment && { environment: filter.environment }),
+      ...(filter.actor && { actorEmail: { contains: filter.actor, mode: "insensitive" as const } }),
+    },
+    orderBy: { id: "asc" },
+    take: max,
+  });
+  return rows.map((r) => ({ ...r, id: r.id.toString(), detail: r.detail }));
+}
+
+const csvCell = (v: unknown) => {
+  const s = v === null || v === undefined ? "" : v instanceof Date ? v.toISOString() : typeof v === "object" ? JSON.stringify(v) : String(v);
+  // Quote everything that needs it, and neutralise spreadsheet formulas (CSV injection).
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) || safe !== s ? `"${safe.replace(/"/g, '""')}"` : safe;
+};
+
+/** RFC 4180 CSV of audit events. */
+export function auditToCsv(events: AuditEventView[]): string {
+  const cols = ["id", "at", "actorEmail", "action", "environment", "subjectType", "subjectId", "fromDigest", "toDigest", "gitCommit", "detail"] as const;
+  return [cols.join(","), ...events.map((e) => cols.map((c) => csvCell(e[c])).join(","))].join("\r\n") + "\r\n";
+}

@@ -45,6 +45,13 @@ export function AuditLog() {
           <label htmlFor="audit-actor">Actor</label>
           <input id="audit-actor" placeholder="e-mail contains…" value={actor} onChange={(e) => setActor(e.target.value)} />
         </div>
+        <span className="spacer" />
+        <a className="btn" href={`/api/audit/export?${new URLSearchParams({ format: "csv", ...(action && { action }), ...(environment && { environment }), ...(actor && { actor }) })}`} download>
+          Export CSV
+        </a>
+        <a className="btn" href={`/api/audit/export?${new URLSearchParams({ format: "json", ...(action && { action }), ...(environment && { environment }), ...(actor && { actor }) })}`} download>
+          Export JSON
+        </a>
       </form>
       {events.error && <QueryError error={events.error} />}
       {events.isPending && <Loading what="audit events" />}

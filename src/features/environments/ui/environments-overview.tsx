@@ -1,8 +1,9 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
-import { Badge, EmptyState, Loading, QueryError } from "~/components/ui/primitives";
+import { Badge, Loading, QueryError } from "~/components/ui/primitives";
 import { useTRPC } from "~/trpc/react";
 import { portLabels, portNames } from "../environments.schema";
+import { EnvironmentsMatrix } from "./environments-matrix";
 
 /** The environments in promotion order with each port's driver and live reachability. */
 export function EnvironmentsOverview() {
@@ -15,15 +16,7 @@ export function EnvironmentsOverview() {
 
   return (
     <>
-      <section className="panel" aria-labelledby="images-heading">
-        <h2 id="images-heading">Images per environment</h2>
-        <EmptyState title="No deployed images to compare yet">
-          <p>
-            Each column will show the image tag and digest that git desires for the environment, the digest that actually runs, and
-            Flux&apos;s reconciliation state. The matrix fills in as soon as the GitOps overlays list images and the cluster reports pods.
-          </p>
-        </EmptyState>
-      </section>
+      <EnvironmentsMatrix />
       <section className="panel" aria-labelledby="drivers-heading">
         <div className="row" style={{ marginBottom: 8 }}>
           <h2 id="drivers-heading" style={{ margin: 0 }}>

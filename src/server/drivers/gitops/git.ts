@@ -84,6 +84,34 @@ function parseTrailers(body: string): Record<string, string[]> {
   return out;
 }
 
+const initialising = new Map<string, Promise<void>>();
+
+/**
+ * Creates the bare cache once, however many ports (one per environment, all on the same remote) and
+ * processes (console, CLI) ask at the same time: init in a private directory, then rename it into
+ * place; the loser of the rename race simply uses the winner's.
+ */
+function initBareCache(cache: string): Promise<void> {
+  let p = initialising.get(cache);
+  if (!p) {
+    p = (async () => {
+      if (await fs.stat(path.join(cache, "HEAD")).catch(() => null)) return;
+      await fs.mkdir(path.dirname(cache), { recursive: true });
+      const tmp = await fs.mkdtemp(`${cache}.init-`);
+      try {
+        await simpleGit(tmp).raw(["init", "--bare", "--quiet"]);
+        await fs.rename(tmp, cache).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EEXIST" && err.code !== "ENOTEMPTY") throw err;
+        });
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    })().finally(() => initialising.delete(cache));
+    initialising.set(cache, p);
+  }
+  return p;
+}
+
 /**
  * GitOps over system git (simple-git). Works on a bare cache of the remote under the data directory,
  * so no working tree is ever shared: a promotion commit is built with plumbing (hash-object, mktree,
@@ -98,10 +126,8 @@ export function createGitGitops(opts: { remote: string; branch: string; overlayP
 
   const repo = () =>
     (ready ??= (async () => {
-      await fs.mkdir(cache, { recursive: true });
-      const git = simpleGit({ baseDir: cache, timeout: { block: 60_000 } });
-      if (!(await fs.stat(path.join(cache, "HEAD")).catch(() => null))) await git.raw(["init", "--bare", "--quiet"]);
-      return git;
+      await initBareCache(cache);
+      return simpleGit({ baseDir: cache, timeout: { block: 60_000 } });
     })().catch((err) => {
       ready = undefined;
       throw err;
