@@ -6,7 +6,7 @@ import { appDatabaseUrl, publicUrl, type PikselConfig } from "~/server/config";
 import { createDb } from "~/server/db";
 import { seedPromotionHistory } from "~/features/promotion/server/seed";
 import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
-import { startLocalFlux } from "~/server/embedded/local-flux";
+import { startEmbeddedFlux } from "~/server/embedded/flux-wiring";
 import { createEnvironmentPorts } from "~/server/ports";
 import { startLocalStacServer, type LocalStacServer } from "~/server/embedded/stac-server";
 import type { Logger } from "~/server/logger";
@@ -74,28 +74,9 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       await db.$disconnect();
     }
 
-    // The local cluster's Flux: this process plays it for every environment on the local driver,
-    // applying each overlay at the branch head as Flux would (docs/adr/0009).
-    const local = config.environments.filter((e) => e.cluster.driver === "local");
-    if (local.length) {
-      const flux = await startLocalFlux({
-        log: log.child({ component: "local-flux" }),
-        environments: local.map((e) => {
-          const p = ports.get(e.name)!;
-          return {
-            name: e.name,
-            stateDir: e.cluster.driver === "local" ? e.cluster.stateDir : "",
-            reconcileDelaySeconds: e.cluster.driver === "local" ? e.cluster.reconcileDelaySeconds : 0,
-            desired: async () => {
-              const overlay = await p.gitops.readOverlay();
-              return { revision: `${e.gitops.branch}@sha1:${overlay.commit}`, images: overlay.images };
-            },
-            resolveDigest: (_name: string, tag: string) => p.registry.resolve(tag).catch(() => null),
-          };
-        }),
-      });
-      cleanups.push(() => flux.stop());
-    }
+    // The local cluster's Flux: this process plays it for the environments on the local driver.
+    const flux = await startEmbeddedFlux(config, ports, log);
+    if (flux) cleanups.push(() => flux.stop());
 
     const server = standaloneServer();
     if (!server) throw new Error("The console is not built: run `npm run build` (npm start does it for you).");

@@ -40,6 +40,13 @@ describe("the GitOps driver", () => {
     expect(overlay.commit).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it("checks that the remote and its branch answer", async () => {
+    const repo = createGitopsRepo({ prod: { tag: "v1.6.0", digest: d("a") } });
+    expect(await port(repo.remote, "prod").check()).toMatch(/^main at [0-9a-f]{7}$/);
+    const missing = createGitGitops({ remote: path.join(os.tmpdir(), "no-such-repo.git"), branch: "main", overlayPath: "overlays/prod", cacheDir: cacheDir() });
+    await expect(missing.check()).rejects.toThrow(/no-such-repo\.git is not reachable/);
+  });
+
   it("shows the exact overlay diff a promotion would make, without pushing anything", async () => {
     const repo = createGitopsRepo({ prod: { tag: "v1.6.0", digest: d("a") } });
     const before = gitLog(repo.remote, "--format=%H");

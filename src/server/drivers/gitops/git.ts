@@ -193,7 +193,8 @@ export function createGitGitops(opts: { remote: string; branch: string; overlayP
 
   const headCommit = async () => {
     const git = simpleGit();
-    const out = await withTimeout(git.listRemote(["--heads", opts.remote, opts.branch]), 10_000, "git ls-remote");
+    // simple-git tasks are thenables without .finally: make a real promise of it.
+    const out = await withTimeout(Promise.resolve(git.listRemote(["--heads", opts.remote, opts.branch])), 10_000, "git ls-remote");
     return out.split(/\s+/)[0] || undefined;
   };
 
