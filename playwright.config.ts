@@ -6,7 +6,9 @@ import { defineConfig } from "@playwright/test";
 // The e2e suite runs against the production build started exactly as the container's CMD
 // (`node dist/cli/piksel.mjs start`), on its own ports and a fresh data directory.
 const port = Number(process.env.PIKSEL_E2E_PORT ?? 3100);
-const dataDir = process.env.PIKSEL_E2E_DATA_DIR ?? path.join(os.tmpdir(), `piksel-e2e-${process.pid}`);
+// Set once in the runner's process so that its workers (separate processes) see the same directory.
+process.env.PIKSEL_E2E_DATA_DIR ??= path.join(os.tmpdir(), `piksel-e2e-${process.pid}`);
+const dataDir = process.env.PIKSEL_E2E_DATA_DIR;
 const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
 
 export default defineConfig({
