@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -157,6 +158,57 @@ describe("promotion to prod", () => {
       expect(await app.db.auditEvent.count({ where: { subjectId: p.id, action: "promotion.failed" } })).toBe(1);
     } finally {
       await setFailure(prodState.stateDir, null);
+    }
+  });
+});
+
+describe("policy around promotions", () => {
+  it("a freeze window refuses new promotions; an admin may override it with a reason, audited", async () => {
+    const prod = config.environments.find((e) => e.name === "prod")!;
+    const saved = prod.policy.freezes;
+    prod.policy.freezes = [{ from: "2026-01-01T00:00:00Z", to: "2099-01-01T00:00:00Z", reason: "year-end freeze" }];
+    try {
+      const v160 = await digestOf("v1.6.0");
+      const rollback = { environment: "prod", imageName: IMAGE, digest: v160, note: "incident 4711" };
+      const refused = await requestRollback(deps, users.approver!, rollback).catch((e) => e);
+      expect(refused.code).toBe("PRECONDITION_FAILED");
+      expect(refused.detail.unmet).toEqual(["freeze window: year-end freeze"]);
+      const reason = "incident 4711: the release corrupts outputs";
+      expect(await codeOf(requestRollback(deps, users.approver!, { ...rollback, overrideFreezeReason: reason }))).toBe("FORBIDDEN");
+      const p = await requestRollback(deps, users.admin!, { ...rollback, overrideFreezeReason: reason });
+      expect(p).toMatchObject({ freezeOverride: true, state: "pending" });
+      const override = await app.db.auditEvent.findFirstOrThrow({ where: { subjectId: p.id, action: "policy.override" } });
+      expect(override.detail).toMatchObject({ reason });
+      await decide(deps, users.approver!, { id: p.id, note: "not during the freeze after all" }, false);
+    } finally {
+      prod.policy.freezes = saved;
+    }
+  });
+
+  it("posts Slack-compatible JSON to the configured webhook for promotion events", async () => {
+    const received: { text: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        received.push(JSON.parse(body));
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+    const { notifier } = await import("~/features/promotion/server/notify");
+    const withHook = { ...deps, notify: notifier({ ...config, notifications: { webhookUrl: url } }, log) };
+    try {
+      const v160 = await digestOf("v1.6.0");
+      const p = await requestRollback(withHook, users.approver!, { environment: "prod", imageName: IMAGE, digest: v160, note: "webhook check" });
+      await decide(withHook, users.approver2!, { id: p.id }, false);
+      await until("two webhook posts", async () => received.length >= 2);
+      expect(received[0]!.text).toContain(`requested rollback of piksel-core:v1.6.0@sha256:`);
+      expect(received[1]!.text).toContain(`rejected ${p.id}`);
+      expect(await stateOf(p.id)).toBe("rejected");
+    } finally {
+      server.close();
     }
   });
 });

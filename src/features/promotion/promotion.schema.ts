@@ -15,7 +15,14 @@ export const promoteImageInput = z.object({
 });
 export type PromoteImageInput = z.infer<typeof promoteImageInput>;
 
-export const rollbackInput = z.object({ environment, imageName, digest, note: z.string().trim().min(3, "say why you roll back").max(2000) });
+export const rollbackInput = z.object({
+  environment,
+  imageName,
+  digest,
+  note: z.string().trim().min(3, "say why you roll back").max(2000),
+  /** Admins only: roll back inside a freeze window (an incident), with the reason (audited). */
+  overrideFreezeReason: z.string().trim().min(10, "say why the freeze is overridden (10 characters at least)").max(2000).optional(),
+});
 export type RollbackInput = z.infer<typeof rollbackInput>;
 
 export const previewPromotionInput = z.object({ environment, imageName, digest: digest.optional(), kind: z.enum(["promote", "rollback"]).default("promote") });

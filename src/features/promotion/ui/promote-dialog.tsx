@@ -45,7 +45,7 @@ export function PromoteDialog({ target, isAdmin, onClose }: { target: PromoteTar
           onSubmit={(e) => {
             e.preventDefault();
             if (!target) return;
-            if (target.kind === "rollback") rollback.mutate({ environment: p.environment, imageName: p.imageName, digest: p.digest, note });
+            if (target.kind === "rollback") rollback.mutate({ environment: p.environment, imageName: p.imageName, digest: p.digest, note, overrideFreezeReason: override || undefined });
             else request.mutate({ environment: p.environment, imageName: p.imageName, digest: p.digest, note: note || undefined, overrideFreezeReason: override || undefined });
           }}
         >
