@@ -1,5 +1,6 @@
 import "server-only";
 import { betterAuth } from "better-auth";
+import { decodeJwt } from "jose";
 import { prismaAdapter } from "better-auth/adapters/prisma";
 import { nextCookies } from "better-auth/next-js";
 import { genericOAuth } from "better-auth/plugins/generic-oauth";
@@ -24,7 +25,11 @@ export function createAuth(db: Db, config: PikselConfig) {
     trustedOrigins: [baseURL],
     database: prismaAdapter(db, { provider: "postgresql" }),
     emailAndPassword: { enabled: config.auth.mode === "local", disableSignUp: true, minPasswordLength: 8 },
-    user: { additionalFields: { role: { type: "string", input: false, defaultValue: "viewer" } } },
+    // `input: true` is what lets mapProfileToUser set the role from the provider's groups (Better Auth
+    // drops non-input fields from provider profiles). Users must not set it themselves, so the
+    // self-service profile endpoint is disabled: roles change only through OIDC groups or an admin.
+    user: { additionalFields: { role: { type: "string", input: true, defaultValue: "viewer" } } },
+    disabledPaths: ["/update-user", "/sign-up/email"],
     session: { expiresIn: 60 * 60 * 12, updateAge: 60 * 60 },
     // Slows password guessing per client address (Better Auth's default allows 3 sign-ins per 10 s,
     // which a team behind one NAT address hits on a Monday morning).
@@ -54,6 +59,9 @@ export function createAuth(db: Db, config: PikselConfig) {
                   pkce: true,
                   // Roles follow the provider's groups at every sign-in.
                   overrideUserInfo: true,
+                  // Providers put the groups claim in the ID token (Cognito) or only in userinfo
+                  // (Keycloak, node-oidc-provider): read both and merge them.
+                  getUserInfo: (tokens) => oidcUserInfo(oidc.issuer, tokens),
                   mapProfileToUser: (profile) => ({ role: roleFromGroups((profile as Record<string, unknown>)[oidc.groupsClaim], oidc.roleMap as Record<string, Role>) }),
                 },
               ],
@@ -63,6 +71,27 @@ export function createAuth(db: Db, config: PikselConfig) {
       nextCookies(),
     ],
   });
+}
+
+let userinfoEndpoint: Promise<string | undefined> | undefined;
+
+/** ID-token claims merged with the userinfo response (the sub must agree; Better Auth checks it against the verified ID token). */
+async function oidcUserInfo(issuer: string, tokens: { accessToken?: string; idToken?: string }) {
+  const claims: Record<string, unknown> = tokens.idToken ? decodeJwt(tokens.idToken) : {};
+  userinfoEndpoint ??= fetch(`${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => (r.ok ? (r.json() as Promise<{ userinfo_endpoint?: string }>) : {}))
+    .then((d) => (d as { userinfo_endpoint?: string }).userinfo_endpoint)
+    .catch(() => {
+      userinfoEndpoint = undefined;
+      return undefined;
+    });
+  const endpoint = await userinfoEndpoint;
+  if (endpoint && tokens.accessToken) {
+    const res = await fetch(endpoint, { headers: { authorization: `Bearer ${tokens.accessToken}` }, signal: AbortSignal.timeout(10_000) });
+    if (res.ok) Object.assign(claims, (await res.json()) as Record<string, unknown>);
+  }
+  if (typeof claims.sub !== "string" || typeof claims.email !== "string") return null;
+  return { ...claims, id: claims.sub, email: claims.email, name: typeof claims.name === "string" ? claims.name : claims.email, emailVerified: claims.email_verified === true || claims.email_verified === "true" };
 }
 
 export type Auth = ReturnType<typeof createAuth>;
