@@ -11,7 +11,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -25,14 +24,8 @@ import { startEmbeddedPostgres } from "~/server/embedded/postgres";
 import { createLogger } from "~/server/logger";
 import { createEnvironmentPorts } from "~/server/ports";
 import { createCaller } from "~/server/trpc/root";
+import { freePort } from "../../tests/support/net";
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const digest = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 

@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import type { Server } from "node:http";
-import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import Provider from "oidc-provider";
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuth } from "~/server/auth";
 import { loadConfig } from "~/server/config";
 import { createAppDatabase } from "../support/databases";
+import { freePort } from "../support/net";
 
 /**
  * Production sign-in through a real OpenID Connect provider (node-oidc-provider, a certified
@@ -72,12 +72,7 @@ async function signInThroughProvider(auth: ReturnType<typeof createAuth>, login:
 
 beforeAll(async () => {
   app = await createAppDatabase("oidc");
-  const port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
     clients: [{ client_id: "piksel-console", client_secret: "test-secret-0123456789", redirect_uris: [`${consoleUrl}/api/auth/callback/oidc`], grant_types: ["authorization_code"], response_types: ["code"] }],

@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -8,15 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "~/server/emb
 import { createLogger } from "~/server/logger";
 import { buildCli, runCli } from "../support/cli";
 import { pgAdminUrl } from "../support/databases";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../support/net";
 
 /** A configuration whose every database is external, so no embedded server is started. */
 function externalConfig(dir: string, indexUrl: string): string {

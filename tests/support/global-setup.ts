@@ -1,27 +1,16 @@
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "~/server/embedded/postgres";
 import { createLogger } from "~/server/logger";
+import { freePort } from "./net";
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** Admin URL of the PostgreSQL server the integration tier uses (its `postgres` database). */
     pgAdminUrl: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Tests refuse a non-local database (STYLE.md 11): they create and drop databases freely. */
