@@ -5,7 +5,7 @@ const config = [
   ...next,
   ...nextTs,
   {
-    ignores: [".next/**", "dist/**", "src/generated/**", ".piksel/**", "playwright-report/**", "test-results/**", "next-env.d.ts", "public/**"],
+    ignores: [".next/**", "dist/**", ".cache/**", "e2e/.auth/**", "src/generated/**", ".piksel/**", "playwright-report/**", "test-results/**", "next-env.d.ts", "public/**"],
   },
   {
     rules: {
