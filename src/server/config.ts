@@ -3,12 +3,22 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
+import { parseGridSpec } from "~/lib/grid";
 
 /**
  * The one place that reads configuration (STYLE.md 3): an optional YAML/JSON file named by
  * PIKSEL_CONFIG, then a few environment-variable overrides, validated with zod. With no file at all
  * the embedded default applies: three environments on local drivers under the data directory.
  */
+
+const validGrid = (g: string) => {
+  try {
+    parseGridSpec(g);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "lower-case letters, digits and '-', starting with a letter");
 const postgresUrl = z
@@ -90,8 +100,8 @@ const policyConfig = z.object({
   requiredValidations: z.array(z.string()).default([]),
   /** Freeze windows in which new promotions into this environment are refused. */
   freezes: z.array(z.object({ from: z.iso.datetime({ offset: true }), to: z.iso.datetime({ offset: true }), reason: z.string() })).default([]),
-  /** Largest AOI a requester may submit here, in km². */
-  maxAoiKm2: z.number().positive().default(50_000),
+  /** Largest AOI each role may request here, in km² (roles without an entry have no limit). */
+  maxAoiKm2: z.partialRecord(z.enum(["viewer", "requester", "approver", "admin"]), z.number().positive()).default({ requester: 5_000, approver: 20_000 }),
 });
 
 const environmentConfig = z.object({
@@ -143,6 +153,10 @@ export const configSchema = z
       .object({ postgresPort: z.number().int().min(1024).max(65535).default(54329), catalogPort: z.number().int().min(1024).max(65535).default(54330) })
       .default({ postgresPort: 54329, catalogPort: 54330 }),
     map: z.object({ styleUrl: httpUrl.optional() }).default({}),
+    /** The annual geomedian product: its tile grid (odc-stats' `global_10`, or `global_10:<tile px>` for smaller tiles). */
+    geomedian: z
+      .object({ grid: z.string().refine(validGrid, "a grid such as global_10, global_10:960 or epsg:6933;10;9600") })
+      .default({ grid: "global_10" }),
     /** Promotion events are POSTed as Slack-compatible JSON ({ text }) to this URL when set. */
     notifications: z.object({ webhookUrl: httpUrl.optional() }).default({}),
     environments: z.array(environmentConfig).min(1),
@@ -243,6 +257,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): PikselC
     dataDir,
     embedded,
     environments: input.environments ?? embeddedEnvironments(dataDir, catalogPort),
+    // The embedded default computes on one machine: 4.8 km tiles nested in odc-stats' 96 km ones.
+    geomedian: input.geomedian ?? (input.environments ? undefined : { grid: "global_10:480" }),
     console: { ...(input.console as object | undefined), ...(intFromEnv(env, "PORT") !== undefined && { port: intFromEnv(env, "PORT") }), ...(env.PIKSEL_PUBLIC_URL && { publicUrl: env.PIKSEL_PUBLIC_URL }) },
     auth: { ...(input.auth as object | undefined), ...(env.PIKSEL_AUTH_SECRET && { secret: env.PIKSEL_AUTH_SECRET }) },
     database: { ...(input.database as object | undefined), ...(env.DATABASE_URL && { url: env.DATABASE_URL }) },

@@ -4,6 +4,7 @@ import { authRouter } from "~/features/auth/server/auth.router";
 import { environmentsRouter } from "~/features/environments/server/environments.router";
 import { indexingRouter } from "~/features/indexing/server/indexing.router";
 import { promotionRouter } from "~/features/promotion/server/promotion.router";
+import { requestsRouter } from "~/features/requests/server/requests.router";
 import { createCallerFactory, router } from "./init";
 
 /** One route table for the whole console; keys are glossary words (STYLE.md 10). */
@@ -12,6 +13,7 @@ export const appRouter = router({
   environments: environmentsRouter,
   promotion: promotionRouter,
   indexing: indexingRouter,
+  requests: requestsRouter,
   audit: auditRouter,
 });
 

@@ -12,7 +12,7 @@ export interface EnvironmentView {
   /** Index on the promotion path dev -> staging -> prod (configuration order). */
   position: number;
   scope: PikselConfig["environments"][number]["scope"];
-  policy: { approvals: number; soakMinutes: number; requiredValidations: string[]; maxAoiKm2: number };
+  policy: { approvals: number; soakMinutes: number; requiredValidations: string[]; maxAoiKm2: Partial<Record<string, number>> };
   drivers: Record<string, { driver: string; endpoint: string }>;
 }
 
