@@ -7,6 +7,7 @@ import { createDb } from "~/server/db";
 import { seedPromotionHistory } from "~/features/promotion/server/seed";
 import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
 import { startEmbeddedFlux } from "~/server/embedded/flux-wiring";
+import { openSampleArchive } from "~/server/embedded/samples";
 import { createEnvironmentPorts } from "~/server/ports";
 import { startLocalStacServer, type LocalStacServer } from "~/server/embedded/stac-server";
 import type { Logger } from "~/server/logger";
@@ -65,7 +66,10 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
     let stac: LocalStacServer | undefined;
     const ports = new Map(config.environments.map((e) => [e.name, createEnvironmentPorts(config, e)]));
     if (embedded) {
-      stac = await startLocalStacServer({ port: config.embedded.catalogPort, items: () => [], log });
+      // Sample Sentinel-2 scenes over the embedded scopes: the catalogue is planned at once (cached),
+      // each scene's COGs are written the first time a file of it is read (docs/adr/0011).
+      const archive = openSampleArchive({ cacheDir: path.join(config.dataDir, "samples"), log: log.child({ component: "samples" }) });
+      stac = await startLocalStacServer({ port: config.embedded.catalogPort, archive, log });
       cleanups.push(() => stac!.close());
       const db = createDb(appDatabaseUrl(config));
       await seedDemoUsers(db);
