@@ -7,11 +7,12 @@ import { createDb } from "~/server/db";
 import { seedPromotionHistory } from "~/features/promotion/server/seed";
 import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
 import { startEmbeddedFlux } from "~/server/embedded/flux-wiring";
+import { startLocalJobRunner } from "~/server/embedded/local-jobs";
 import { openSampleArchive } from "~/server/embedded/samples";
 import { createEnvironmentPorts } from "~/server/ports";
 import { startLocalStacServer, type LocalStacServer } from "~/server/embedded/stac-server";
 import type { Logger } from "~/server/logger";
-import { standaloneServer } from "./paths";
+import { appRoot, standaloneServer } from "./paths";
 import { ensureAuthSecret, ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
 
 async function waitForHealth(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
@@ -81,6 +82,17 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
     // The local cluster's Flux: this process plays it for the environments on the local driver.
     const flux = await startEmbeddedFlux(config, ports, log);
     if (flux) cleanups.push(() => flux.stop());
+    // ...and runs its Jobs as child processes of this CLI (docs/adr/0013).
+    const localClusters = config.environments.flatMap((e) => (e.cluster.driver === "local" ? [{ name: e.name, stateDir: e.cluster.stateDir }] : []));
+    if (localClusters.length) {
+      const runner = await startLocalJobRunner({
+        environments: localClusters,
+        cli: path.join(appRoot(), "dist", "cli", "piksel.mjs"),
+        env: { ...process.env, PIKSEL_DATA_DIR: config.dataDir, PIKSEL_AUTH_SECRET: secret, ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }) },
+        log: log.child({ component: "local-jobs" }),
+      });
+      cleanups.push(() => runner.stop());
+    }
 
     const server = standaloneServer();
     if (!server) throw new Error("The console is not built: run `npm run build` (npm start does it for you).");

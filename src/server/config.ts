@@ -4,6 +4,7 @@ import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { parseGridSpec } from "~/lib/grid";
+import { jobSettingsSchema } from "./drivers/cluster/job-manifest";
 
 /**
  * The one place that reads configuration (STYLE.md 3): an optional YAML/JSON file named by
@@ -63,12 +64,15 @@ const clusterConfig = z.discriminatedUnion("driver", [
     namespace: z.string().default("piksel"),
     fluxNamespace: z.string().default("flux-system"),
     kustomization: z.string().min(1),
+    /** How geomedian Jobs run here: parallelism, retries per index, resources, service account… */
+    jobs: jobSettingsSchema.prefault({}),
   }),
   z.object({
     driver: z.literal("local"),
     stateDir: z.string().min(1),
     /** Seconds the local Flux waits before applying a new commit (so every state is visible). */
     reconcileDelaySeconds: z.number().min(0).default(3),
+    jobs: jobSettingsSchema.prefault({}),
   }),
 ]);
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import type { JobControllerOptions, Kubelet } from "./jobs";
 import { startKubeApiServer, type KubeApiServer } from "./server";
 
 /**
@@ -16,6 +17,8 @@ export interface ContractTarget {
   namespace: string;
   /** Only in test-server mode: the controls that break the server on purpose. */
   server: KubeApiServer | undefined;
+  /** Only in test-server mode with a Job controller: how pods end. A real cluster's kubelet runs real containers. */
+  kubelet: Kubelet | undefined;
   putKustomization(name: string, k: { suspend?: boolean; interval?: string; status?: Record<string, unknown> }): Promise<void>;
   deleteKustomization(name: string): Promise<void>;
   /**
@@ -35,15 +38,16 @@ const flux = { group: "kustomize.toolkit.fluxcd.io", version: "v1", plural: "kus
 /** Kustomization spec fields the v1 CRD requires (interval, prune, sourceRef); the source need not exist. */
 const ksSpec = (suspend: boolean, interval: string) => ({ interval, prune: false, path: "./", sourceRef: { kind: "GitRepository", name: "piksel-contract-source" }, suspend });
 
-export async function contractTarget(): Promise<ContractTarget> {
+export async function contractTarget(opts: { jobController?: boolean | JobControllerOptions } = {}): Promise<ContractTarget> {
   if (realClusterConfigured) return realTarget();
-  const server = await startKubeApiServer({ namespaces: ["default", "kube-system", "flux-system", "piksel-contract"] });
+  const server = await startKubeApiServer({ namespaces: ["default", "kube-system", "flux-system", "piksel-contract"], jobController: opts.jobController });
   const namespace = "piksel-contract";
   return {
     mode: "test-server",
     kubeconfigPath: server.kubeconfigPath,
     namespace,
     server,
+    kubelet: server.kubelet,
     async putKustomization(name, k) {
       server.put({ apiVersion: `${flux.group}/${flux.version}`, kind: "Kustomization", metadata: { name, namespace }, spec: ksSpec(k.suspend ?? false, k.interval ?? "10m"), ...(k.status ? { status: k.status } : {}) });
     },
@@ -73,6 +77,7 @@ async function realTarget(): Promise<ContractTarget> {
     kubeconfigPath: undefined,
     namespace,
     server: undefined,
+    kubelet: undefined,
     async putKustomization(name, k) {
       // Always suspended on a real cluster: kustomize-controller returns before touching the status
       // of a suspended Kustomization (kustomization_controller.go Reconcile), so the status written

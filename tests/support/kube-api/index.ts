@@ -2,3 +2,4 @@ export { startKubeApiServer, kubeconfigYaml, type KubeApiServer, type KubeApiSer
 export type { KubeObject, ObjectMeta, OwnerReference } from "./store";
 export { contractTarget, realClusterConfigured, type ContractTarget } from "./contract";
 export { waitFor } from "./wait";
+export type { Kubelet, PodScript, JobControllerOptions } from "./jobs";

@@ -4,6 +4,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { jobSpecCauses, startJobController, type JobControllerOptions, type Kubelet } from "./jobs";
 import { applyPatch } from "./patch";
 import {
   apiVersionOf,
@@ -36,13 +37,16 @@ import { Store, type EventType, type KubeObject, type StoredEvent } from "./stor
 
 /**
  * A Kubernetes API server for tests, speaking the REST and watch protocol closely enough for
- * @kubernetes/client-node and kubectl-like clients: discovery, namespaces, pods (with logs), batch/v1
- * Jobs and the Flux Kustomization custom resource, list/get/create/update/patch/delete, watches with
+ * @kubernetes/client-node and kubectl-like clients: discovery, namespaces, pods (with logs),
+ * ConfigMaps, batch/v1 Jobs (with the batch validation rules of ./jobs.ts) and the Flux
+ * Kustomization custom resource, list/get/create/update/patch/delete, watches with
  * resourceVersion resume, bookmarks and 410 Expired, bearer-token auth, and `Status` objects for every
- * failure. There is no scheduler, kubelet or controller: tests play them through the controls
- * (`put`, `mutate`, `appendLog`) and break the server on purpose (`dropWatches`, `compact`,
- * `expireWatches`, `failNext`). Not implemented: server-side apply, protobuf, admission webhooks,
- * field managers, dry runs, OpenAPI schema validation.
+ * failure. There is no scheduler, kubelet or controller unless asked for: tests play them through
+ * the controls (`put`, `mutate`, `appendLog`), or turn on the Job controller and kubelet of ./jobs.ts
+ * (option `jobController`, scripted through `kubelet`), and break the server on purpose
+ * (`dropWatches`, `compact`, `expireWatches`, `failNext`, also after the write). Not implemented:
+ * server-side apply, protobuf, admission webhooks, field managers, dry runs, OpenAPI schema
+ * validation, immutability of Job spec fields on update.
  */
 
 export interface KubeApiServerOptions {
@@ -56,6 +60,8 @@ export interface KubeApiServerOptions {
   namespaces?: string[];
   /** Reported by /version. */
   gitVersion?: string;
+  /** Runs a Job controller and a kubelet for Indexed Jobs (./jobs.ts); off by default, tests then play them. */
+  jobController?: boolean | JobControllerOptions;
 }
 
 export interface RecordedRequest {
@@ -71,6 +77,11 @@ export interface FailureRule {
   code?: number;
   /** Which requests fail; default: every API request. */
   match?: (req: RecordedRequest) => boolean;
+  /**
+   * Carry the request out, then answer with the failure: a response lost on its way back (a proxy
+   * timing out after the write reached etcd). A client that retries a create then meets 409.
+   */
+  after?: boolean;
 }
 
 export interface KubeApiServer {
@@ -115,6 +126,8 @@ export interface KubeApiServer {
   failNext(count: number, rule?: FailureRule): void;
   /** Watches currently open (optionally only those of one resource, e.g. "pods"). */
   openWatches(resource?: string): number;
+  /** The kubelet's controls when the server runs a Job controller (option jobController). */
+  readonly kubelet: Kubelet | undefined;
   close(): Promise<void>;
 }
 
@@ -153,7 +166,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const watches = new Set<WatchConnection>();
   const logs = new Map<string, { time: string; line: string }[]>();
   const followers = new Set<LogFollower>();
-  const failures: { remaining: number; code: number; match: (r: RecordedRequest) => boolean }[] = [];
+  const failures: { remaining: number; code: number; after: boolean; match: (r: RecordedRequest) => boolean }[] = [];
+  /** Requests carried out but answered with an injected failure (FailureRule.after). */
+  const failAfter = new WeakMap<RecordedRequest, number>();
   const sockets = new Set<import("node:net").Socket>();
   const gitVersion = opts.gitVersion ?? "v1.33.1";
   let address = "127.0.0.1:0";
@@ -175,7 +190,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       const spec = (obj.spec ??= {}) as Record<string, unknown>;
       if (spec.completionMode !== "Indexed") spec.completions ??= 1;
       spec.parallelism ??= 1;
-      spec.backoffLimit ??= 6;
+      // pkg/apis/batch/v1 defaults.go: no global limit when retries are counted per index.
+      spec.backoffLimit ??= spec.backoffLimitPerIndex !== undefined ? 2147483647 : 6;
+      spec.podReplacementPolicy ??= spec.podFailurePolicy ? "Failed" : "TerminatingOrFailed";
       spec.completionMode ??= "NonIndexed";
       spec.suspend ??= false;
       // The job controller selects its pods by the Job's uid; the labels are what kubectl shows.
@@ -212,9 +229,19 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         causes.push({ field: "spec.template.spec.restartPolicy", message: `Unsupported value: "${podSpec?.restartPolicy ?? "Always"}": supported values: "OnFailure", "Never"` });
       }
       if (spec?.completionMode === "Indexed" && spec.completions === undefined) causes.push({ field: "spec.completions", message: "Required value: when completion mode is Indexed" });
+      causes.push(...jobSpecCauses(obj));
     }
     if (r.kind === "Pod" && !(obj.spec as { containers?: unknown[] } | undefined)?.containers?.length) causes.push({ field: "spec.containers", message: "Required value" });
     if (causes.length) throw invalid(r, name, causes);
+  }
+
+  /** An immutable ConfigMap keeps its data (core validation ValidateConfigMapUpdate); metadata may change. */
+  function checkImmutable(r: ResourceType, prev: KubeObject, next: KubeObject) {
+    if (r.kind !== "ConfigMap" || prev.immutable !== true) return;
+    if (next.immutable !== true) throw invalid(r, prev.metadata.name, [{ field: "immutable", message: "Forbidden: field is immutable when `immutable` is set" }]);
+    if (JSON.stringify(next.data ?? {}) !== JSON.stringify(prev.data ?? {}) || JSON.stringify(next.binaryData ?? {}) !== JSON.stringify(prev.binaryData ?? {})) {
+      throw invalid(r, prev.metadata.name, [{ field: "data", message: "Forbidden: field is immutable when `immutable` is set" }]);
+    }
   }
 
   /** Garbage collection of the dependents of a deleted owner (pkg/controller/garbagecollector). */
@@ -411,6 +438,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   // --- HTTP ---------------------------------------------------------------------------------------
 
   const send = (res: http.ServerResponse, rec: RecordedRequest, code: number, body: unknown) => {
+    const injected = failAfter.get(rec);
+    if (injected !== undefined) {
+      failAfter.delete(rec);
+      [code, body] = [injected, outage(injected)];
+    }
     rec.status = code;
     res.writeHead(code, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
@@ -536,6 +568,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         const prev = current();
         const next = merge(prev, { ...body, metadata: { ...body.metadata, namespace } });
         validate(r, next);
+        checkImmutable(r, prev, next);
         return send(res, rec, 200, store.replace(r, next, body.metadata.resourceVersion));
       }
       case "PATCH": {
@@ -545,6 +578,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         if (patched.metadata?.name !== name) throw badRequest("metadata.name cannot be changed by a patch");
         const next = merge(prev, patched);
         validate(r, next);
+        checkImmutable(r, prev, next);
         // A patch carrying metadata.resourceVersion is a precondition, like an update's.
         const expected = (body as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
         return send(res, rec, 200, store.replace(r, next, expected));
@@ -587,7 +621,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const rule = failures.find((f) => f.remaining > 0 && f.match(rec));
     if (rule) {
       rule.remaining -= 1;
-      return send(res, rec, rule.code, outage(rule.code));
+      if (rule.after) failAfter.set(rec, rule.code);
+      else return send(res, rec, rule.code, outage(rule.code));
     }
     const [root, g, v, ...rest] = parts;
     if (parts.length === 1 && ["healthz", "livez", "readyz"].includes(root!)) {
@@ -652,6 +687,21 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const kubeconfigPath = path.join(dir, "kubeconfig");
   fs.writeFileSync(kubeconfigPath, kubeconfigYaml(url, token), { mode: 0o600 });
 
+  const jobs = opts.jobController
+    ? startJobController(
+        {
+          get: (kind, namespace, name) => store.get(byKind(kind), namespace, name),
+          list: (kind, namespace) => store.list(byKind(kind), namespace),
+          create: (obj) => store.create(byKind(obj.kind), withDefaults(byKind(obj.kind), obj)),
+          replace: (obj) => store.replace(byKind(obj.kind), obj),
+          remove: (kind, namespace, name) => void removeObject(byKind(kind), namespace, name),
+          subscribe: (listener) => store.subscribe(listener),
+          appendLog: (namespace, pod, container, text) => server.appendLog(namespace, pod, container, text),
+        },
+        opts.jobController === true ? {} : opts.jobController,
+      )
+    : undefined;
+
   const server: KubeApiServer = {
     url,
     kubeconfigPath,
@@ -711,10 +761,12 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     compact: () => store.compact(),
     bookmark: sendBookmarks,
     failNext(count, rule) {
-      failures.push({ remaining: count, code: rule?.code ?? 503, match: rule?.match ?? (() => true) });
+      failures.push({ remaining: count, code: rule?.code ?? 503, after: rule?.after ?? false, match: rule?.match ?? (() => true) });
     },
     openWatches: (resource) => [...watches].filter((w) => !resource || w.resource.name === resource).length,
+    kubelet: jobs?.kubelet,
     async close() {
+      jobs?.stop();
       if (bookmarkTimer) clearInterval(bookmarkTimer);
       for (const w of [...watches]) w.end(true);
       for (const f of followers) f.res.end();

@@ -3,6 +3,8 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, VersionApi, type V1Pod } from 
 import { withTimeout } from "../port";
 import { KubernetesApiError, toKubernetesApiError } from "./api-error";
 import type { ClusterEvent, ClusterPort } from "./index";
+import { resolveJobSettings, type JobSettingsInput } from "./job-manifest";
+import { createKubernetesJobs } from "./kubernetes-jobs";
 import { startListWatch } from "./list-watch";
 import { fluxStatusFromObject, runningImagesFromPods, type KustomizationObject } from "./objects";
 
@@ -22,6 +24,12 @@ export interface KubernetesClusterOptions {
   kustomization: string;
   /** Watch reconnect backoff; tests shorten it. */
   watchBackoff?: { initialMs: number; maxMs: number };
+  /** How geomedian Jobs run (config `cluster.jobs`); defaults when absent. */
+  jobs?: JobSettingsInput;
+  /** Bounded retries of a submit on 5xx, 429 and network errors; tests shorten them. */
+  submitRetry?: { attempts: number; initialMs: number; maxMs: number };
+  /** How often a followed log checks whether its pod has started; default 1 s. */
+  logPollMs?: number;
 }
 
 /** Kubernetes API through @kubernetes/client-node (EKS in production). */
@@ -34,6 +42,7 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const ksRef = `${opts.fluxNamespace}/${opts.kustomization}`;
+  const jobs = createKubernetesJobs({ kc, namespace: opts.namespace, settings: resolveJobSettings(opts.jobs), submitRetry: opts.submitRetry, watchBackoff: opts.watchBackoff, logPollMs: opts.logPollMs });
 
   async function listPods(labelSelector?: string): Promise<V1Pod[]> {
     const pods: V1Pod[] = [];
@@ -115,5 +124,7 @@ export function createKubernetesCluster(opts: KubernetesClusterOptions): Cluster
       ];
       return () => stops.forEach((stop) => stop());
     },
+
+    ...jobs,
   };
 }

@@ -31,9 +31,15 @@ export interface ListWatchOptions {
   labelSelector?: string;
   /** A fresh list of the collection; resolves with its metadata.resourceVersion. */
   list(): Promise<string>;
-  onChange(): void;
+  /** A change: with the changed object from a watch event, without one after a (re)list. */
+  onChange(object?: WatchedObject): void;
   onError(error: KubernetesApiError): void;
   backoff?: { initialMs: number; maxMs: number };
+}
+
+/** What the loop passes on of a watched object: enough to tell which one changed. */
+export interface WatchedObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
 }
 
 type Outcome = { kind: "closed"; productive: boolean } | { kind: "expired" };
@@ -92,7 +98,7 @@ export function startListWatch(opts: ListWatchOptions): () => void {
         .watch(
           opts.path,
           query,
-          (type: string, object: { code?: number; message?: string; reason?: string; metadata?: { resourceVersion?: string } }) => {
+          (type: string, object: WatchedObject & { code?: number; message?: string; reason?: string }) => {
             if (settled) return;
             if (type === "ERROR") {
               // A Status in the stream; the server ends the stream after it. 410 means relist.
@@ -105,7 +111,7 @@ export function startListWatch(opts: ListWatchOptions): () => void {
             if (rv) resourceVersion = rv;
             productive = true;
             failures = 0;
-            if (type !== "BOOKMARK") opts.onChange();
+            if (type !== "BOOKMARK") opts.onChange(object);
           },
           (err: unknown) => {
             if (expired) return finish(() => resolve({ kind: "expired" }));

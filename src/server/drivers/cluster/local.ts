@@ -2,14 +2,20 @@ import "server-only";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import type { ClusterEvent, ClusterPort, ClusterWatchError } from "./index";
+import { resolveJobSettings, type JobSettingsInput } from "./job-manifest";
 import { labelSelector } from "./label-selector";
+import { createLocalJobs } from "./local-jobs-port";
 import { controlFileName, readLocalControl, readLocalState, stateFileName } from "./local-state";
 import { fluxStatusFromObject, runningImagesFromPods } from "./objects";
 
 export interface LocalClusterOptions {
   stateDir: string;
-  /** Poll period when fs.watch is unavailable; a slower safety poll runs beside fs.watch. */
+  /** Poll period when fs.watch is unavailable; a slower safety poll runs beside fs.watch. Jobs' watches and followed logs poll at it. */
   pollIntervalMs?: number;
+  /** How geomedian Jobs run (config `cluster.jobs`); the runner of src/server/embedded/local-jobs.ts honours the same settings. */
+  jobs?: JobSettingsInput;
+  /** Namespace the local Jobs report; default `piksel`. */
+  namespace?: string;
 }
 
 /**
@@ -20,6 +26,8 @@ export interface LocalClusterOptions {
 export function createLocalCluster(opts: LocalClusterOptions): ClusterPort {
   const { stateDir } = opts;
   const pollMs = opts.pollIntervalMs ?? 500;
+  // No platform ConfigMap on one machine: the workers inherit PIKSEL_CONFIG from the runner's process.
+  const jobs = createLocalJobs({ stateDir, namespace: opts.namespace ?? "piksel", settings: { ...resolveJobSettings(opts.jobs), configMap: null }, pollIntervalMs: pollMs });
 
   async function readAll() {
     const [state, control] = await Promise.all([readLocalState(stateDir), readLocalControl(stateDir)]);
@@ -133,5 +141,7 @@ export function createLocalCluster(opts: LocalClusterOptions): ClusterPort {
         for (const t of timers) clearInterval(t);
       };
     },
+
+    ...jobs,
   };
 }
