@@ -50,6 +50,7 @@ COPY --from=build --chown=piksel:piksel /app/.next/standalone ./
 COPY --from=prod-deps --chown=piksel:piksel /prod/node_modules ./node_modules
 COPY --from=build --chown=piksel:piksel /app/dist ./dist
 COPY --from=build --chown=piksel:piksel /app/prisma ./prisma
+COPY --from=build --chown=piksel:piksel /app/index-migrations ./index-migrations
 COPY --from=build --chown=piksel:piksel /app/package.json ./package.json
 RUN ln -s /app/dist/cli/piksel.mjs /usr/local/bin/piksel
 USER piksel

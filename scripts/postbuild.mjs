@@ -14,4 +14,7 @@ fs.rmSync(path.join(standalone, "public"), { recursive: true, force: true });
 fs.cpSync(path.join(root, "public"), path.join(standalone, "public"), { recursive: true });
 fs.rmSync(path.join(standalone, ".next", "static"), { recursive: true, force: true });
 fs.cpSync(path.join(root, ".next", "static"), path.join(standalone, ".next", "static"), { recursive: true });
+// The console reads the index migrations (the Indexing page) from its working directory.
+fs.rmSync(path.join(standalone, "index-migrations"), { recursive: true, force: true });
+fs.cpSync(path.join(root, "index-migrations"), path.join(standalone, "index-migrations"), { recursive: true });
 await import("./build-cli.mjs");

@@ -7,6 +7,7 @@ import { createMigration } from "~/server/db/migrate";
 import { createLogger, type Logger } from "~/server/logger";
 import { migrationsDir, schemaPath } from "./paths";
 import { ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
+import { registerIndexCommands } from "./index-command";
 import { start } from "./start";
 
 const log: Logger = createLogger({ pretty: Boolean(process.stdout.isTTY) && !process.env.PIKSEL_LOG_JSON, level: process.env.PIKSEL_LOG_LEVEL });
@@ -92,5 +93,7 @@ users
       process.stdout.write(`User ${user.email} (${user.role}) is ready.\n`);
     });
   }));
+
+registerIndexCommands(program, { action, config, withDatabases, log });
 
 await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { seedDemoUsers, DEMO_PASSWORD, DEMO_USERS } from "~/features/auth/server/demo-users";
 import { appDatabaseUrl, publicUrl, type PikselConfig } from "~/server/config";
 import { createDb } from "~/server/db";
+import { applyPendingInPromotionOrder } from "~/features/indexing/server/migrations.service";
 import { seedPromotionHistory } from "~/features/promotion/server/seed";
 import { bootstrapLocalDrivers } from "~/server/embedded/bootstrap";
 import { startEmbeddedFlux } from "~/server/embedded/flux-wiring";
@@ -28,6 +29,22 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs = 60_00
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`The console did not answer ${url}/api/health within ${timeoutMs / 1000} s.`);
+}
+
+/**
+ * Indexes the sample catalogue into each embedded environment within its scope, one after the other,
+ * through the same `piksel index` command an operator runs (idempotent: a restart adds nothing).
+ */
+async function indexSamples(config: PikselConfig, log: Logger): Promise<void> {
+  const cli = path.join(appRoot(), "dist", "cli", "piksel.mjs");
+  for (const env of config.environments) {
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [cli, "index", "--env", env.name], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, PIKSEL_DATA_DIR: config.dataDir, PIKSEL_LOG_JSON: "1" } });
+      child.once("exit", resolve);
+    });
+    if (code === 0) log.info({ environment: env.name }, "sample scenes indexed");
+    else log.warn({ environment: env.name, code }, "indexing the sample scenes failed; see the Indexing page");
+  }
 }
 
 /**
@@ -74,6 +91,9 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       cleanups.push(() => stac!.close());
       const db = createDb(appDatabaseUrl(config));
       await seedDemoUsers(db);
+      // The embedded default applies the console's index migrations itself (dev -> staging -> prod);
+      // elsewhere admins apply them from the Indexing page after a dry run.
+      await applyPendingInPromotionOrder({ db, config, log }, { email: "system:start-up" });
       const first = config.environments[0]!;
       await seedPromotionHistory(db, config, ports.get(first.name)!.registry, first.registry.repository);
       await db.$disconnect();
@@ -123,6 +143,7 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       lines.push("", `Data is kept in ${config.dataDir}; \`npm start -- --reset\` starts clean. Ctrl-C stops everything.`);
     }
     process.stdout.write(`\n${lines.join("\n")}\n\n`);
+    if (embedded) void indexSamples(config, log);
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     await stop(1);
