@@ -93,7 +93,9 @@ const vitest = (project) => () => {
   const file = path.join(out, `vitest-${project}.json`);
   fs.rmSync(file, { force: true });
   const ok = run("npx", ["vitest", "run", "--project", project, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${file}`]);
-  return { ok, counts: vitestCounts(file) };
+  const counts = vitestCounts(file);
+  // A failed test fails the tier even if the runner's exit code says otherwise.
+  return { ok: ok && (counts?.failed ?? 0) === 0, counts };
 };
 
 const steps = {
@@ -107,7 +109,8 @@ const steps = {
     const file = path.join(out, "playwright.json");
     fs.rmSync(file, { force: true });
     const ok = run("npx", ["playwright", "test", "--reporter=list,json"], { PLAYWRIGHT_JSON_OUTPUT_NAME: file });
-    return { ok, counts: playwrightCounts(file) };
+    const counts = playwrightCounts(file);
+    return { ok: ok && (counts?.failed ?? 0) === 0, counts };
   },
 };
 

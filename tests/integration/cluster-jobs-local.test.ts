@@ -200,6 +200,8 @@ describe("local cluster: geomedian Jobs as child processes", () => {
     const ref = await env.cluster.submitJob(s);
     const status = await finished(env.cluster, ref);
     expect(status).toMatchObject({ phase: "failed", message: "MaxFailedIndexesExceeded: Job has exceeded the specified maximal number of failed indexes" });
+    // As in Kubernetes, the Job fails first and its running pods terminate after: wait for the kill.
+    await waitFor("the held worker to be terminated", async () => (await env.cluster.taskStates(ref))?.[0]?.exitCode != null, { timeoutMs: 20_000 });
     const states = (await env.cluster.taskStates(ref))!;
     expect(states.map((t) => t.state)).toEqual(["failed", "failed", "failed", "failed"]);
     expect(states[0]!.reason).toMatch(/^not finished: the Job failed \(MaxFailedIndexesExceeded/);
