@@ -9,6 +9,7 @@ import { migrationsDir, schemaPath } from "./paths";
 import { ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
 import { registerIndexCommands } from "./index-command";
 import { start } from "./start";
+import { registerWorkerCommands } from "./worker-command";
 
 const log: Logger = createLogger({ pretty: Boolean(process.stdout.isTTY) && !process.env.PIKSEL_LOG_JSON, level: process.env.PIKSEL_LOG_LEVEL });
 
@@ -95,5 +96,6 @@ users
   }));
 
 registerIndexCommands(program, { action, config, withDatabases, log });
+registerWorkerCommands(program, { action, config, withDatabases, log });
 
 await program.parseAsync(process.argv);

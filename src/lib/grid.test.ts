@@ -94,6 +94,15 @@ describe("tiles", () => {
     expect(polygonMeetsBounds([outer], { left: 11, bottom: 4, right: 12, top: 6 })).toBe(false);
   });
 
+  it("visits chunks group by group, so that neighbours sharing source blocks come one after the other", () => {
+    const order = chunkWindows(8, 4, 2, 2).map((w) => `${w.col},${w.row}`);
+    expect(order).toEqual(["0,0", "2,0", "0,2", "2,2", "4,0", "6,0", "4,2", "6,2"]);
+    // Every pixel exactly once, whatever the grouping.
+    const cover = (ws: { col: number; row: number; width: number; height: number }[]) => ws.reduce((n, w) => n + w.width * w.height, 0);
+    expect(cover(chunkWindows(1000, 700, 256, 4))).toBe(700_000);
+    expect(chunkWindows(1000, 700, 256, 4)).toHaveLength(chunkWindows(1000, 700, 256).length);
+  });
+
   it("cuts a tile into chunks row by row, the last ones smaller", () => {
     expect(chunkWindows(5, 3, 2)).toEqual([
       { col: 0, row: 0, width: 2, height: 2 },

@@ -342,14 +342,24 @@ export function tilesMeetingLonLat(grid: GridSpec, area: LonLatArea): TileIndex[
 
 /**
  * The chunks of a width x height raster, `size` x `size` pixels (the last row and column smaller),
- * row by row from the top-left: consecutive chunks share source blocks, which the read stage's
- * caches then serve once.
+ * visited in groups of `group` x `group` chunks, row by row inside a group and group by group across
+ * the raster. Consecutive chunks then share the blocks of the sources (a Sentinel-2 COG block is
+ * 1 024 px, four 256 px chunks), which the read stage's caches serve again instead of fetching them
+ * once per chunk. `group` 1 is plain row-major order.
  */
-export function chunkWindows(width: number, height: number, size: number): PixelWindow[] {
+export function chunkWindows(width: number, height: number, size: number, group = 1): PixelWindow[] {
   if (!Number.isInteger(size) || size < 1) throw new GridError(`chunk size must be a whole number >= 1, got ${size}`);
+  if (!Number.isInteger(group) || group < 1) throw new GridError(`chunk group must be a whole number >= 1, got ${group}`);
   const out: PixelWindow[] = [];
-  for (let row = 0; row < height; row += size) {
-    for (let col = 0; col < width; col += size) out.push({ col, row, width: Math.min(size, width - col), height: Math.min(size, height - row) });
+  const span = size * group;
+  for (let groupRow = 0; groupRow < height; groupRow += span) {
+    for (let groupCol = 0; groupCol < width; groupCol += span) {
+      for (let row = groupRow; row < Math.min(height, groupRow + span); row += size) {
+        for (let col = groupCol; col < Math.min(width, groupCol + span); col += size) {
+          out.push({ col, row, width: Math.min(size, width - col), height: Math.min(size, height - row) });
+        }
+      }
+    }
   }
   return out;
 }

@@ -1,7 +1,30 @@
 import "server-only";
-import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
 import { withTimeout } from "../port";
-import type { ObjectsPort } from "./index";
+import { assertObjectKey, type ObjectInfo, type ObjectsPort } from "./index";
+
+// A single PUT takes up to 5 GiB; the worker's largest object (a float32 band of a 96 km tile) is a
+// few hundred MiB, so multipart upload (and @aws-sdk/lib-storage) is not needed.
+const MAX_SINGLE_PUT = 5 * 1024 ** 3;
+// Attempts of a file upload: the SDK cannot replay a consumed stream, so a failed attempt is retried
+// here with a fresh one.
+const FILE_PUT_ATTEMPTS = 3;
+
+const isMissing = (err: unknown) =>
+  err instanceof NoSuchKey || err instanceof NotFound || (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === "NoSuchKey" || err.name === "NotFound"));
 
 /** Amazon S3 or any S3-compatible server (credentials from the default AWS provider chain). */
 export function createS3Objects(opts: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean }): ObjectsPort {
@@ -13,13 +36,72 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
+  const Bucket = opts.bucket;
+  const key = (k: string) => {
+    assertObjectKey(k);
+    return k;
+  };
   return {
     driver: "s3",
     bucket: opts.bucket,
     endpoint: `s3://${opts.bucket}${opts.endpoint ? ` at ${opts.endpoint}` : ""}`,
     async check() {
-      await withTimeout(client.send(new HeadBucketCommand({ Bucket: opts.bucket })), 5000, `bucket ${opts.bucket}`);
+      await withTimeout(client.send(new HeadBucketCommand({ Bucket })), 5000, `bucket ${opts.bucket}`);
       return `bucket ${opts.bucket} reachable`;
+    },
+    uri: (k) => `s3://${opts.bucket}/${key(k)}`,
+    async put(k, body, options = {}) {
+      const Key = key(k);
+      const ContentType = options.contentType;
+      if (typeof body === "object" && "file" in body) {
+        const { size } = await stat(body.file);
+        if (size > MAX_SINGLE_PUT) throw new RangeError(`${body.file} is ${size} bytes, more than a single S3 PUT takes (5 GiB)`);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            // ContentLength lets the SDK send the stream as a plain body rather than chunked.
+            await client.send(new PutObjectCommand({ Bucket, Key, Body: createReadStream(body.file), ContentLength: size, ContentType }));
+            return;
+          } catch (err) {
+            if (attempt >= FILE_PUT_ATTEMPTS || (err instanceof S3ServiceException && (err.$metadata.httpStatusCode ?? 500) < 500)) throw err;
+          }
+        }
+      }
+      const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+      await client.send(new PutObjectCommand({ Bucket, Key, Body: bytes, ContentLength: bytes.byteLength, ContentType }));
+    },
+    async get(k) {
+      try {
+        const r = await client.send(new GetObjectCommand({ Bucket, Key: key(k) }));
+        if (!r.Body) return Buffer.alloc(0);
+        return Buffer.from(await r.Body.transformToByteArray());
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw err;
+      }
+    },
+    async head(k) {
+      try {
+        const r = await client.send(new HeadObjectCommand({ Bucket, Key: key(k) }));
+        return { key: k, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0) };
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw err;
+      }
+    },
+    async list(prefix) {
+      const out: ObjectInfo[] = [];
+      let ContinuationToken: string | undefined;
+      do {
+        const r = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
+        for (const o of r.Contents ?? []) {
+          if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+        }
+        ContinuationToken = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+    async delete(k) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: key(k) }));
     },
   };
 }
