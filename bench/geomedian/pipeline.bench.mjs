@@ -153,7 +153,7 @@ try {
   console.log(`\nTile ${TILE} x ${TILE} px (grid ${site.grid.name}), ${result.sources} scenes on ${result.days} solar days (${DISTINCT} distinct, generated in ${generated.toFixed(1)} s), ${CHUNK} px chunks (${mib(cube)} cube each), ${THREADS} threads, HTTP cache ${HTTP_CACHE ?? "default"} MiB`);
   console.log(`  wall time       ${seconds.toFixed(1)} s  (${[...stages].map(([s, t]) => `${s} ${t.toFixed(1)} s`).join(", ")})`);
   console.log(`  CPU time        ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, all threads (Range server included)`);
-  console.log(`  peak RSS        ${mib(process.resourceUsage().maxRSS * 1024)} (sampled every 0.5 s: ${mib(peak.rss)}, of which JS heap ${mib(peak.heapUsed)}, array buffers ${mib(peak.arrayBuffers)}, other external ${mib(peak.external - peak.arrayBuffers)})  (target < 2048 MiB)`);
+  console.log(`  peak RSS        ${mib(process.resourceUsage().maxRSS * 1024)} (sampled every 0.5 s: ${mib(peak.rss)}, of which JS heap ${mib(peak.heapUsed)}, array buffers ${mib(peak.arrayBuffers)})  (target < 2048 MiB)`);
   console.log(`  source bytes    ${mib(served)} in ${requests} requests; ${(served / (sceneBytes * result.sources)).toFixed(2)} x the scenes' files (each scene ${mib(sceneBytes)})`);
   console.log(`  pixel-observations ${(TILE * TILE * result.days / 1e6).toFixed(0)} M; load average now ${load()}`);
 } finally {
