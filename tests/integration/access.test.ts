@@ -54,6 +54,15 @@ describe("who may call what", () => {
     expect(viewer.role).toBe("viewer");
   });
 
+  it("refuses a product request from a viewer on the server, and stores nothing", async () => {
+    const aoi = { type: "Polygon", coordinates: [[[110.3, -7.8], [110.31, -7.8], [110.31, -7.79], [110.3, -7.79], [110.3, -7.8]]] };
+    const input = { environment: "staging", year: 2024, aoi, submissionKey: "00000000-0000-4000-8000-000000000001" };
+    expect(await codeOf(caller("viewer").requests.submit(input))).toBe("FORBIDDEN");
+    expect(await codeOf(caller("viewer").requests.plan(input))).toBe("FORBIDDEN");
+    expect(await codeOf(caller(null).requests.list({}))).toBe("UNAUTHORIZED");
+    expect(await app.db.request.count()).toBe(0);
+  });
+
   it("lets an admin change a role and audits it", async () => {
     await caller("admin").auth.setRole({ userId: users.requester!.id, role: "approver" });
     expect((await app.db.user.findUniqueOrThrow({ where: { id: users.requester!.id } })).role).toBe("approver");

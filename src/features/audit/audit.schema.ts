@@ -19,6 +19,8 @@ export const auditActions = [
   "index.migration",
   "request.submit",
   "request.cancel",
+  "request.retry",
+  "request.finished",
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -194,7 +194,10 @@ export interface ClusterPort extends Port {
    * (follow waits for it). AppError NOT_FOUND when the task has no such attempt.
    */
   streamLogs(ref: JobRef, index: number, opts?: JobLogOptions): AsyncIterable<string>;
-  /** Deletes the request's Jobs with their pods and task lists; resolves once the deletion is accepted. */
+  /**
+   * Deletes the request's Jobs with their pods and task lists; resolves once the deletion is accepted.
+   * Finds them by `ref.requestId`, so it also reaches a Job whose submit answer was lost; none is no error.
+   */
   cancelJob(ref: JobRef): Promise<void>;
   /**
    * Runs the given failed tasks again in a follow-up Indexed Job (Kubernetes cannot re-run the finished
