@@ -1,20 +1,31 @@
 import type { Metadata } from "next";
-import { EmptyState, PageHeader } from "~/components/ui/primitives";
+import Link from "next/link";
+import { Suspense } from "react";
+import { Loading, PageHeader } from "~/components/ui/primitives";
+import { requireUser } from "~/features/auth/server/session";
+import { RequestsList } from "~/features/requests/ui/requests-list";
+import { hasRole } from "~/lib/roles";
 
 export const metadata: Metadata = { title: "Requests" };
 
-export default function RequestsPage() {
+export default async function RequestsPage() {
+  const user = await requireUser();
   return (
     <>
-      <PageHeader title="Requests" description="Annual Sentinel-2 geomedians over an area of interest, computed as Kubernetes Jobs with the image deployed in the environment." />
-      <section className="panel">
-        <EmptyState title="No product requests yet">
-          <p>
-            Requesters draw an area of interest, pick an environment and a year, and see the plan of grid tiles before submitting. Each
-            request, its tiles&apos; progress and its outputs on the map will be listed here.
-          </p>
-        </EmptyState>
-      </section>
+      <PageHeader
+        title="Requests"
+        description="Annual Sentinel-2 geomedians over an area of interest, computed as Kubernetes Jobs with the image deployed in the environment."
+        actions={
+          hasRole(user.role, "requester") ? (
+            <Link className="btn primary" href="/requests/new">
+              New request
+            </Link>
+          ) : undefined
+        }
+      />
+      <Suspense fallback={<Loading what="requests" />}>
+        <RequestsList canRequest={hasRole(user.role, "requester")} />
+      </Suspense>
     </>
   );
 }

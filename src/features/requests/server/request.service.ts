@@ -389,3 +389,24 @@ export async function listRequests(deps: Pick<RequestDeps, "db">, user: SessionU
     nextCursor: rows.length > input.limit ? page[page.length - 1]!.id : null,
   };
 }
+
+/**
+ * A task's log lines: from the cluster while its pod exists (followed until the attempt ends when
+ * `follow`), else the last lines kept when it failed. Viewers may read every request's logs.
+ */
+export async function* taskLogs(deps: Pick<RequestDeps, "db" | "ports">, id: string, index: number, opts: { follow?: boolean; attempt?: number; signal?: AbortSignal } = {}): AsyncGenerator<string> {
+  const task = await deps.db.requestTask.findUnique({ where: { requestId_index: { requestId: id, index } }, include: { request: true } });
+  if (!task) throw new AppError("NOT_FOUND", `Request ${id} has no tile ${index}.`);
+  const ref = jobRef(task.request);
+  const cluster = deps.ports.get(task.request.environment)?.cluster;
+  if (ref && cluster && task.attempts > 0 && (await cluster.jobStatus(ref).catch(() => null))) {
+    try {
+      yield* cluster.streamLogs(ref, index, { follow: opts.follow, attempt: opts.attempt, signal: opts.signal, tailLines: opts.follow ? 500 : 2000 });
+      return;
+    } catch (err) {
+      // The pod went between the two calls (TTL, cancel): fall back to what was kept.
+      if (!(err instanceof AppError && err.code === "NOT_FOUND")) throw err;
+    }
+  }
+  if (task.lastLog) yield* task.lastLog.split("\n");
+}
