@@ -140,12 +140,13 @@ export async function runGeomedianTask(opts: GeomedianTaskOptions): Promise<Geom
 
     if (existing) {
       // Unfinished from here on: a crash leaves no document, so the next run recomputes.
-      partial = true;
       try {
         await opts.objects.delete(layout.eo3);
       } catch (err) {
+        // The old output is still whole (its document included): leave it alone.
         throw new WorkerError("OUTPUT_NOT_WRITABLE", `cannot remove ${eo3Uri} before overwriting it: ${describe(err)}`, { cause: err });
       }
+      partial = true;
     }
     const outDir = path.join(scratch, "cog");
     await mkdir(outDir, { recursive: true });
