@@ -5,13 +5,15 @@ import { appDatabaseUrl, ConfigError, loadConfig, type PikselConfig } from "~/se
 import { createDb } from "~/server/db";
 import { createMigration } from "~/server/db/migrate";
 import { createLogger, type Logger } from "~/server/logger";
+import { action } from "./action";
 import { migrationsDir, schemaPath } from "./paths";
 import { ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
 import { registerIndexCommands } from "./index-command";
 import { start } from "./start";
 import { registerWorkerCommands } from "./worker-command";
 
-const log: Logger = createLogger({ pretty: Boolean(process.stdout.isTTY) && !process.env.PIKSEL_LOG_JSON, level: process.env.PIKSEL_LOG_LEVEL });
+// Synchronous: a CLI logs little, and its lines must not wait for libuv's thread pool (logger.ts).
+const log: Logger = createLogger({ pretty: Boolean(process.stdout.isTTY) && !process.env.PIKSEL_LOG_JSON, level: process.env.PIKSEL_LOG_LEVEL, sync: true });
 
 /** Loads the configuration or exits with its one-line message (exit code 2: a usage problem). */
 function config(): PikselConfig {
@@ -24,18 +26,6 @@ function config(): PikselConfig {
     }
     throw err;
   }
-}
-
-/** Runs a command body; an error becomes one line on stderr and exit code 1. */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      process.stderr.write(`piksel: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    }
-  };
 }
 
 /** Runs fn with the embedded PostgreSQL up (joined or started) when the configuration needs it. */

@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
@@ -8,11 +9,13 @@ import type { ObjectsPort } from "~/server/drivers/objects";
 import { parseOdcYaml } from "~/server/odc/definitions";
 import type { Eo3Document } from "~/server/odc/eo3";
 import { gmS2AnnualProductYaml } from "~/server/odc/standard-definitions";
+import { abortReason, checkAborted, untilAborted } from "./abort";
 import { oneLine, WorkerError } from "./errors";
 import { configureGdal, DEFAULT_READ_SETTINGS, SourceCache, type ReadSettings } from "./gdal";
 import { GM_S2_ANNUAL, OUTPUT_BANDS, REFLECTANCE_BANDS, taskLayout, type OutputProduct, type TaskLayout } from "./layout";
 import { eo3Document, eo3Yaml, stacItem } from "./metadata";
 import { noDatasetsError, planTask, type TaskPlan } from "./plan";
+import type { Progress, Stage, TaskOutputs } from "./progress";
 import { readChunk, type ChunkCube } from "./read";
 import { GeomedianPool } from "./reduce/pool";
 import { medianToDn } from "./reduce/geomedian";
@@ -27,19 +30,7 @@ import { TileWriter } from "./write";
  * first, so an interrupted overwrite is seen as unfinished, then recomputes everything.
  */
 
-/** Stages in the order they run. */
-export type Stage = "plan" | "read" | "reduce" | "write" | "index" | "done" | "skipped";
-
-/**
- * A progress event: the stage, its step `chunk` of `of` (chunks for read and reduce, bands for
- * write), and `percent` of the whole task (monotonic).
- */
-export interface Progress {
-  stage: Stage;
-  chunk: number;
-  of: number;
-  percent: number;
-}
+export type { Progress, Stage, TaskOutputs } from "./progress";
 
 export interface GeomedianTaskOptions {
   /** Environment name, for messages. */
@@ -69,6 +60,13 @@ export interface GeomedianTaskOptions {
   onInfo?: (message: string, fields: Record<string, unknown>) => void;
   /** Clock of `odc:processing_datetime`. */
   now?: () => Date;
+  /**
+   * Stops the task (the CLI aborts it on SIGTERM and SIGINT): no new reads, the reduction's threads
+   * are terminated, files already uploaded for an unfinished task are deleted, scratch is removed,
+   * and the run rejects with the signal's reason (a WorkerError CANCELLED). Once the EO3 document is
+   * written the task is finished and runs to its end.
+   */
+  signal?: AbortSignal;
 }
 
 export interface GeomedianTaskResult {
@@ -92,22 +90,33 @@ export async function runGeomedianTask(opts: GeomedianTaskOptions): Promise<Geom
   const layout = taskLayout(product, opts.task, opts.prefix);
   const taskText = formatTaskId(opts.task);
   const indexOutput = opts.indexOutput ?? true;
-  const progress = (stage: Stage, chunk: number, of: number, percent: number) =>
-    opts.onProgress?.({ stage, chunk, of, percent: Math.round(Math.min(100, percent) * 10) / 10 });
+  const signal = opts.signal;
+  const progress = (stage: Stage, chunk: number, of: number, percent: number, outputs?: TaskOutputs) =>
+    opts.onProgress?.({ stage, chunk, of, percent: Math.round(Math.min(100, percent) * 10) / 10, ...(outputs ? { outputs } : {}) });
   const info = (message: string, fields: Record<string, unknown> = {}) => opts.onInfo?.(message, { task: taskText, ...fields });
   const eo3Uri = opts.objects.uri(layout.eo3);
+  const outputs = (status: TaskOutputs["status"], id: string, indexed: boolean): TaskOutputs => ({
+    status,
+    id,
+    uri: eo3Uri,
+    stac: opts.objects.uri(layout.stac),
+    bands: Object.fromEntries(Object.entries(layout.bands).map(([band, key]) => [band, opts.objects.uri(key)])),
+    indexed,
+  });
+  checkAborted(signal);
 
   const existing = await readExistingDocument(opts.objects, layout);
   if (existing && !opts.overwrite) {
     const indexed = indexOutput ? await indexDocument(opts.index, existing, eo3Uri, false) : false;
     info("task already finished; nothing to do (use --overwrite to recompute)", { uri: eo3Uri });
-    progress("skipped", 1, 1, 100);
+    progress("skipped", 1, 1, 100, outputs("skipped", String(existing.id), indexed));
     return { status: "skipped", id: String(existing.id), uri: eo3Uri, layout, sources: 0, days: 0, indexed };
   }
 
   await assertWritable(opts.objects, layout);
+  checkAborted(signal);
   progress("plan", 0, 1, 0);
-  const plan = await planTask(opts.index, opts.grid, opts.task);
+  const plan = await untilAborted(planTask(opts.index, opts.grid, opts.task), signal);
   for (const s of plan.skipped) info("source dataset left out", { dataset: s.id, reason: s.reason });
   if (plan.datasets.length === 0) throw noDatasetsError(plan, opts.env);
   info("planned", { datasets: plan.datasets.length, days: plan.days.length, grid: opts.grid.name });
@@ -117,33 +126,53 @@ export async function runGeomedianTask(opts: GeomedianTaskOptions): Promise<Geom
   configureGdal(settings);
   const sources = new SourceCache(settings);
   const pool = new GeomedianPool({ size: opts.threads ?? availableParallelism() });
+  // The reduction's threads go at once: a chunk in flight may take many seconds.
+  const stopPool = () => void pool.close();
+  signal?.addEventListener("abort", stopPool, { once: true });
   const scratch = await mkdtemp(path.join(opts.scratchDir ?? tmpdir(), "piksel-geomedian-"));
   let writer: TileWriter | undefined;
+  // From the first upload until the EO3 document is written, the task's folder holds a partial output.
+  let partial = false;
   try {
     writer = await TileWriter.create(scratch, plan.geobox, OUTPUT_BANDS);
     await compute(plan, opts, sources, pool, writer, progress);
+    checkAborted(signal);
 
     if (existing) {
       // Unfinished from here on: a crash leaves no document, so the next run recomputes.
       try {
         await opts.objects.delete(layout.eo3);
       } catch (err) {
+        // The old output is still whole (its document included): leave it alone.
         throw new WorkerError("OUTPUT_NOT_WRITABLE", `cannot remove ${eo3Uri} before overwriting it: ${describe(err)}`, { cause: err });
       }
+      partial = true;
     }
     const outDir = path.join(scratch, "cog");
     await mkdir(outDir, { recursive: true });
-    await writer.finish(outDir, layout.files, async (band, cog, done, of) => {
-      await put(opts.objects, layout.bands[band]!, { file: cog }, "image/tiff; application=geotiff; profile=cloud-optimized");
-      await rm(cog, { force: true });
-      progress("write", done, of + 2, PERCENT.compute + ((PERCENT.write - PERCENT.compute) * done) / (of + 2));
-    });
+    await writer.finish(
+      outDir,
+      layout.files,
+      async (band, cog, done, of) => {
+        // Not raced with the signal: an upload that ended after the clean-up would leave a file behind.
+        checkAborted(signal);
+        partial = true;
+        await put(opts.objects, layout.bands[band]!, { file: cog }, "image/tiff; application=geotiff; profile=cloud-optimized");
+        await rm(cog, { force: true });
+        progress("write", done, of + 2, PERCENT.compute + ((PERCENT.write - PERCENT.compute) * done) / (of + 2));
+      },
+      signal,
+    );
     const input = { product, grid: opts.grid, task: opts.task, layout, sources: plan.datasets, processed: (opts.now ?? (() => new Date()))(), stacUri: opts.objects.uri(layout.stac) };
     const doc = eo3Document(input);
+    checkAborted(signal);
     await put(opts.objects, layout.stac, JSON.stringify(stacItem(input), null, 2), "application/json");
     progress("write", OUTPUT_BANDS.length + 1, OUTPUT_BANDS.length + 2, PERCENT.write - 1);
-    // Last: its presence marks the task finished.
+    checkAborted(signal);
+    // Last: its presence marks the task finished. From here on a signal no longer stops the task:
+    // the output is whole, and indexing it takes a moment.
     await put(opts.objects, layout.eo3, eo3Yaml(doc), "text/yaml");
+    partial = false;
     progress("write", OUTPUT_BANDS.length + 2, OUTPUT_BANDS.length + 2, PERCENT.write);
 
     let indexed = false;
@@ -156,15 +185,38 @@ export async function runGeomedianTask(opts: GeomedianTaskOptions): Promise<Geom
       }
       progress("index", 1, 1, PERCENT.index);
     }
-    info("written", { uri: eo3Uri, id: doc.id });
-    progress("done", 1, 1, 100);
+    info("geomedian written", { uri: eo3Uri, id: doc.id, sources: plan.datasets.length, days: plan.days.length, indexed });
+    progress("done", 1, 1, 100, outputs("done", doc.id, indexed));
     return { status: "done", id: doc.id, uri: eo3Uri, layout, sources: plan.datasets.length, days: plan.days.length, indexed };
+  } catch (err) {
+    if (partial) await removePartialOutput(opts.objects, layout, info);
+    // Whatever failed while stopping (a closed pool, a read cut short) is the signal's doing.
+    if (signal?.aborted) throw abortReason(signal);
+    throw err;
   } finally {
-    writer?.dispose();
+    signal?.removeEventListener("abort", stopPool);
     await pool.close();
-    await sources.close();
-    await rm(scratch, { recursive: true, force: true });
+    if (signal?.aborted) {
+      // GDAL may still be reading for a chunk that was given up: closing a dataset that an operation
+      // uses blocks the event loop until it ends (gdal-async locks each dataset), maybe for a whole
+      // HTTP retry cycle. The caller is about to exit; the files go with the process. The scratch
+      // goes synchronously: fs.promises runs in libuv's thread pool, which those reads may fill.
+      rmSync(scratch, { recursive: true, force: true });
+    } else {
+      writer?.dispose();
+      await sources.close();
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
+}
+
+/** Deletes the files an unfinished run uploaded (and, for an overwrite, the older run's): no partial output stays. */
+async function removePartialOutput(objects: ObjectsPort, layout: TaskLayout, info: (message: string, fields?: Record<string, unknown>) => void): Promise<void> {
+  const keys = [...Object.values(layout.bands), layout.stac, layout.eo3];
+  const results = await Promise.allSettled(keys.map((key) => objects.delete(key)));
+  const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${keys[i]}: ${describe(r.reason)}`] : []));
+  if (failed.length) info("could not remove every file of the unfinished output; a rerun overwrites them", { failed });
+  else info("removed the unfinished output", { dir: objects.uri(layout.dir) });
 }
 
 /** Reads, reduces and writes every chunk; at most `threads` chunks are in the pool plus one being read. */
@@ -192,7 +244,10 @@ async function compute(plan: TaskPlan, opts: GeomedianTaskOptions, sources: Sour
       let read: ChunkCube | undefined;
       const cube = spare.pop();
       try {
-        read = await readChunk(plan, window, sources, { concurrency: opts.readConcurrency, cube });
+        checkAborted(opts.signal);
+        // A read waits for HTTP (and GDAL's retries) in libuv's pool, where it cannot be cancelled:
+        // on a signal it is left behind, and its cube with it.
+        read = await untilAborted(readChunk(plan, window, sources, { concurrency: opts.readConcurrency, cube }), opts.signal);
       } catch (error) {
         readFailure = { error };
         return;
@@ -213,7 +268,8 @@ async function compute(plan: TaskPlan, opts: GeomedianTaskOptions, sources: Sour
     values.EMAD = result.emad;
     values.BCMAD = result.bcmad;
     values.COUNT = result.count;
-    await writer.write(chunk.window, values);
+    // Scratch only, so it may be given up on a signal (it would wait behind reads in the thread pool).
+    await untilAborted(writer.write(chunk.window, values), opts.signal);
     // Only whole-chunk cubes are kept (edge chunks are smaller), and no more than can be in use.
     if (result.cube.length === fullCube && spare.length <= pool.size) spare.push(result.cube);
     finished();

@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import gdal from "gdal-async";
 import type { Geobox, PixelWindow } from "~/lib/grid";
+import { abortReason, untilAborted } from "./abort";
 import { WorkerError } from "./errors";
 import { gdalMessage } from "./gdal";
 import type { OutputBand } from "./layout";
@@ -87,9 +88,10 @@ export class TileWriter {
   /**
    * Turns every scratch raster into a COG under `outDir`, named by `files` (band -> file name), and
    * hands each to `onBand` as soon as it is written (the caller uploads it and may delete it, so that
-   * the scratch disk never holds every COG at once).
+   * the scratch disk never holds every COG at once). `signal` stops it between bands, and while GDAL
+   * writes a COG (which only touches `outDir`; the translation itself goes on unobserved).
    */
-  async finish(outDir: string, files: Record<string, string>, onBand: (band: string, cog: string, done: number, of: number) => Promise<void>): Promise<void> {
+  async finish(outDir: string, files: Record<string, string>, onBand: (band: string, cog: string, done: number, of: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const block = cogBlockSize(Math.min(this.geobox.width, this.geobox.height));
     const of = this.scratch.size;
     let done = 0;
@@ -97,12 +99,13 @@ export class TileWriter {
       const file = files[s.band.name];
       if (!file) throw new RangeError(`no file name for band ${s.band.name}`);
       const target = path.join(outDir, file);
+      if (signal?.aborted) throw abortReason(signal);
       try {
         await s.dataset.flushAsync();
         s.dataset.close();
         const source = await gdal.openAsync(s.file);
         try {
-          const cog = await gdal.translateAsync(target, source, [
+          const translation = gdal.translateAsync(target, source, [
             "-of", "COG",
             "-co", "COMPRESS=DEFLATE",
             "-co", "LEVEL=6",
@@ -112,12 +115,16 @@ export class TileWriter {
             "-co", "NUM_THREADS=ALL_CPUS",
             "-co", "BIGTIFF=IF_SAFER",
           ]);
+          const cog = await untilAborted(translation, signal);
           cog.close();
         } finally {
-          source.close();
+          // A translation given up on still reads the source: closing it would block the event loop
+          // until the translation ends (gdal-async locks each dataset).
+          if (!signal?.aborted) source.close();
         }
         await fs.rm(s.file, { force: true });
       } catch (err) {
+        if (signal?.aborted) throw abortReason(signal);
         throw new WorkerError("WRITE_FAILED", `cannot write the COG of band ${s.band.name} (${target}): ${gdalMessage(err)}`, { cause: err });
       }
       await onBand(s.band.name, target, ++done, of);

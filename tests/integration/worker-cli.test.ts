@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +8,7 @@ import YAML from "yaml";
 import { tileLonLatBounds } from "~/lib/grid";
 import type { IndexPort } from "~/server/drivers/index";
 import { createPostgresIndex } from "~/server/drivers/index/postgres";
+import { parseProgressLine } from "~/worker/progress";
 import { createTestDatabase } from "../support/databases";
 import { startRangeServer, type RangeServer } from "../support/range-server";
 import { prepareIndex, sceneDataset, testSite, writeScene, yearOfScenes } from "./worker-fixtures";
@@ -15,8 +16,8 @@ import { prepareIndex, sceneDataset, testSite, writeScene, yearOfScenes } from "
 const root = path.resolve(import.meta.dirname, "../..");
 
 /**
- * A CLI entry that registers the worker commands exactly as src/cli/main.ts registers its own (the
- * same `action`, `config` and `withDatabases` behaviour), bundled as scripts/build-cli.mjs bundles
+ * A CLI entry that registers the worker commands exactly as src/cli/main.ts registers its own (its
+ * `action`, and the same `config` and `withDatabases` behaviour), bundled as scripts/build-cli.mjs bundles
  * the real one, so the test runs what ships.
  */
 const ENTRY = `
@@ -24,9 +25,10 @@ import { Command } from "commander";
 import { ConfigError, loadConfig } from "~/server/config";
 import { createLogger } from "~/server/logger";
 import { ensureEmbeddedDatabases } from "~/cli/platform";
+import { action } from "~/cli/action";
 import { registerWorkerCommands } from "~/cli/worker-command";
 
-const log = createLogger({ pretty: false, level: process.env.PIKSEL_LOG_LEVEL });
+const log = createLogger({ pretty: false, level: process.env.PIKSEL_LOG_LEVEL, sync: true });
 function config() {
   try {
     return loadConfig();
@@ -37,16 +39,6 @@ function config() {
     }
     throw err;
   }
-}
-function action(fn) {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      process.stderr.write("piksel: " + (err instanceof Error ? err.message : String(err)) + "\\n");
-      process.exit(1);
-    }
-  };
 }
 async function withDatabases(c, fn) {
   const pg = await ensureEmbeddedDatabases(c, log);
@@ -175,9 +167,9 @@ describe("piksel worker geomedian (CLI)", () => {
     expect(await index.countDatasets("gm_s2_annual", { lon: [ll.west, ll.east], lat: [ll.south, ll.north] })).toBe(1);
   });
 
-  it("fails with one line when the index has no datasets for the task", async () => {
+  it("fails with one line and exit code 2 (bad input, not worth retrying) when the index has no datasets for the task", async () => {
     const r = await piksel(["--env", "test", "--task", "2024--P1Y/5000/1282", "--grid", site.grid.name]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^piksel: no s2_l2a datasets in the index of environment test for task 2024--P1Y\/5000\/1282 \(grid global_10:512, lon [-\d.]+\.\.[-\d.]+, lat [-\d.]+\.\.[-\d.]+, 2024-01-01 to 2024-12-31\)\n$/);
   });
 
@@ -197,7 +189,7 @@ describe("piksel worker geomedian (CLI)", () => {
     expect(r.stderr).toMatch(/^piksel: output file:\/\/.* is not writable: ENOTDIR: .*\n$/);
   });
 
-  it("refuses an unknown environment, a malformed task, an unknown grid and a bad --chunk with the reason", async () => {
+  it("refuses an unknown environment, a malformed task, an unknown grid and a bad --chunk with the reason and exit code 2", async () => {
     const cases: [string[], RegExp][] = [
       [["--env", "nope", "--task", task], /^piksel: --env nope: no such environment \(configured: test\)\n$/],
       [["--env", "test", "--task", "2024/1"], /^piksel: task "2024\/1": expected <period>\/<x>\/<y>, e\.g\. 2024--P1Y\/304\/68\n$/],
@@ -207,8 +199,83 @@ describe("piksel worker geomedian (CLI)", () => {
     ];
     for (const [args, message] of cases) {
       const r = await piksel(args);
-      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(message);
+    }
+  });
+
+  it("runs line --task-index of --task-list, as a Job's completion index does", async () => {
+    const list = path.join(dir, "tasks");
+    fs.writeFileSync(list, `${task}\n2024--P1Y/5000/1282\n`);
+    // The first test computed line 0's task: done already, and the last line lists the outputs.
+    const r = await piksel(["--env", "test", "--task-list", list, "--task-index", "0"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const last = parseProgressLine(r.stdout.trim().split("\n").at(-1)!);
+    expect(last).toMatchObject({ stage: "skipped", percent: 100, task, outputs: { status: "skipped", indexed: true } });
+    expect(last!.outputs!.uri).toMatch(/^file:\/\/.*_2024--P1Y_final\.odc-metadata\.yaml$/);
+    expect(Object.keys(last!.outputs!.bands)).toHaveLength(14);
+
+    const none = await piksel(["--env", "test", "--task-list", list, "--task-index", "1"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^piksel: no s2_l2a datasets in the index of environment test for task 2024--P1Y\/5000\/1282 /);
+  });
+
+  it("refuses a task list or index that cannot name a task with exit code 2 and what to fix", async () => {
+    const list = path.join(dir, "tasks-2");
+    fs.writeFileSync(list, `${task}\n\n`);
+    const cases: [string[], RegExp][] = [
+      [["--task-list", list, "--task-index", "2"], /^piksel: --task-index 2: .*tasks-2 lists 2 tasks \(indexes 0 to 1\); the Job's completions and its task list disagree\n$/],
+      [["--task-list", list, "--task-index", "1"], /^piksel: line 2 of .*tasks-2 \(task index 1\) is empty: expected one task id such as 2024--P1Y\/304\/68\n$/],
+      [["--task-list", path.join(dir, "no-such-list"), "--task-index", "0"], /^piksel: --task-list .*no-such-list: no such file; it should be the task list the Job mounts \(one task id per line\)\n$/],
+      [["--task-list", list, "--task-index", "$(JOB_COMPLETION_INDEX)"], /^piksel: --task-index \$\(JOB_COMPLETION_INDEX\): expected a whole number from 0, .*is JOB_COMPLETION_INDEX set on the container\?\)\n$/],
+      [["--task-list", list], /^piksel: --task-list .*tasks-2 needs --task-index <n>, the line \(from 0\) of the task to run\n$/],
+      [["--task", task, "--task-list", list, "--task-index", "0"], /^piksel: give either --task <id> or --task-list <file> with --task-index <n>, not both\n$/],
+      [[], /^piksel: no task: give --task <id> \(e\.g\. 2024--P1Y\/304\/68\), or --task-list <file> with --task-index <n> as a Job does\n$/],
+      // Usage errors found by the option parser are bad input too.
+      [["--task", task, "--colour", "blue"], /^error: unknown option '--colour'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await piksel(["--env", "test", ...args]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toMatch(message);
+    }
+  });
+
+  it("stops within seconds on SIGTERM while a read hangs: ends by the signal (143), scratch removed, nothing written", async () => {
+    const scratch = path.join(dir, "scratch-term");
+    const out = path.join(dir, "term-out");
+    fs.mkdirSync(scratch, { recursive: true });
+    // Every read of B03 hangs: the worker waits on GDAL, where nothing can be cancelled.
+    const hanging = server.stall((p) => p.endsWith("/B03.tif"));
+    const child = spawn(process.execPath, [cli, "worker", "geomedian", "--env", "test", "--task", task, "--output", out, "--scratch", scratch, "--threads", "1"], {
+      env: { NODE_ENV: "production", PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PIKSEL_CONFIG: configFile, PIKSEL_LOG_JSON: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    try {
+      await hanging;
+      // The worker's scratch directory (its rasters are inside).
+      expect(fs.readdirSync(scratch)).toHaveLength(1);
+      const signalled = Date.now();
+      child.kill("SIGTERM");
+      const end = await exited;
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      // Ended by the signal itself: a shell, tini and the kubelet report 128 + 15.
+      expect(end).toEqual({ code: null, signal: "SIGTERM" });
+      expect(stderr).toBe("piksel: stopped by SIGTERM before the task finished; scratch files removed, no partial output left\n");
+      expect(stdout).toContain('"msg":"stopping: aborting reads and the reduction, removing scratch files and any unfinished output"');
+      expect(fs.readdirSync(scratch)).toEqual([]);
+      const written = fs.existsSync(out) ? fs.readdirSync(out, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()) : [];
+      expect(written).toEqual([]);
+    } finally {
+      server.unstall();
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
     }
   });
 });

@@ -12,6 +12,7 @@ import { createPostgresIndex } from "~/server/drivers/index/postgres";
 import { createLocalObjects } from "~/server/drivers/objects/local";
 import { transformer } from "~/server/odc/crs";
 import { prepEo3, type Eo3Document } from "~/server/odc/eo3";
+import { cancelledBy } from "~/worker/errors";
 import { OUTPUT_BANDS, REFLECTANCE_BANDS } from "~/worker/layout";
 import { planTask } from "~/worker/plan";
 import { runGeomedianTask, type GeomedianTaskResult, type Progress } from "~/worker/run";
@@ -275,7 +276,21 @@ describe("piksel worker geomedian on synthetic scenes", () => {
     expect(events.filter((e) => e.stage === "read")).toHaveLength(4);
     const percents = events.map((e) => e.percent);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
-    expect(events.at(-1)).toEqual({ stage: "done", chunk: 1, of: 1, percent: 100 });
+    // The last event lists what was written.
+    expect(events.at(-1)).toEqual({
+      stage: "done",
+      chunk: 1,
+      of: 1,
+      percent: 100,
+      outputs: {
+        status: "done",
+        id: result.id,
+        uri: result.uri,
+        stac: objects().uri(result.layout.stac),
+        bands: Object.fromEntries(OUTPUT_BANDS.map((b) => [b.name, objects().uri(result.layout.bands[b.name]!)])),
+        indexed: true,
+      },
+    });
     const stages = events.map((e) => e.stage).filter((stage, i, all) => stage !== all[i - 1]);
     expect(stages[0]).toBe("plan");
     expect(stages.slice(-3)).toEqual(["write", "index", "done"]);
@@ -291,7 +306,7 @@ describe("piksel worker geomedian on synthetic scenes", () => {
     const rerun = await runGeomedianTask({ ...options(), onProgress: (p) => again.push(p) });
     expect(rerun.status).toBe("skipped");
     expect(rerun.id).toBe(result.id);
-    expect(again).toEqual([{ stage: "skipped", chunk: 1, of: 1, percent: 100 }]);
+    expect(again).toEqual([{ stage: "skipped", chunk: 1, of: 1, percent: 100, outputs: expect.objectContaining({ status: "skipped", id: result.id, uri: result.uri, indexed: true }) }]);
     expect(server.requests).toHaveLength(0);
     expect(mtimes()).toEqual(before);
 
@@ -304,5 +319,56 @@ describe("piksel worker geomedian on synthetic scenes", () => {
     expect(readAll(file(result.layout.bands.B04!)).data).toEqual(b04);
     const ll = tileLonLatBounds(site.grid, site.task.tile);
     expect(await index.countDatasets("gm_s2_annual", { lon: [ll.west, ll.east], lat: [ll.south, ll.north] })).toBe(1);
+  });
+
+  describe("stopped by a signal (SIGTERM from a cancel or a node drain)", () => {
+    const stopped = (prefix: string) => {
+      const scratchDir = fs.mkdtempSync(path.join(dir, "scratch-"));
+      const folder = path.join(objectsRoot, "piksel-test-data", prefix);
+      return { scratchDir, folder, files: () => (fs.existsSync(folder) ? fs.readdirSync(folder, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) : []) };
+    };
+
+    it("while reading: rejects CANCELLED at once, removes its scratch files, writes nothing", async () => {
+      const { scratchDir, files } = stopped("cancelled-read");
+      const controller = new AbortController();
+      const seen: Progress[] = [];
+      const started = Date.now();
+      const runP = runGeomedianTask({
+        ...options(),
+        prefix: "cancelled-read",
+        scratchDir,
+        signal: controller.signal,
+        onProgress: (p) => {
+          seen.push(p);
+          if (p.stage === "read") controller.abort(cancelledBy("SIGTERM"));
+        },
+      });
+      await expect(runP).rejects.toMatchObject({ code: "CANCELLED", exitCode: 143 });
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(seen.filter((p) => p.stage === "reduce")).toHaveLength(0);
+      expect(seen.some((p) => p.stage === "done")).toBe(false);
+      expect(fs.readdirSync(scratchDir)).toEqual([]);
+      expect(files()).toEqual([]);
+    });
+
+    it("while uploading: deletes the bands already uploaded, so no partial output is left", async () => {
+      const { scratchDir, files } = stopped("cancelled-write");
+      const controller = new AbortController();
+      const base = objects();
+      const uploaded: string[] = [];
+      const counting = {
+        ...base,
+        put: async (...args: Parameters<typeof base.put>) => {
+          await base.put(...args);
+          uploaded.push(args[0]);
+          // The third band's upload is in flight when the signal comes.
+          if (uploaded.filter((k) => k.endsWith(".tif")).length === 3) controller.abort(cancelledBy("SIGTERM"));
+        },
+      };
+      await expect(runGeomedianTask({ ...options(), objects: counting, prefix: "cancelled-write", scratchDir, signal: controller.signal })).rejects.toMatchObject({ code: "CANCELLED" });
+      expect(uploaded.filter((k) => k.endsWith(".tif"))).toHaveLength(3);
+      expect(files()).toEqual([]);
+      expect(fs.readdirSync(scratchDir)).toEqual([]);
+    });
   });
 });

@@ -7,7 +7,8 @@ import path from "node:path";
  * A static file server with HTTP Range support, as S3 and the Earth Search bucket answer GDAL's
  * `/vsicurl/`: GET and HEAD, `Range: bytes=a-b`, `a-`, `-n` and several ranges (multipart/byteranges),
  * 206 / 416, `Accept-Ranges: bytes`. Every request is recorded with the body bytes it was sent, so a
- * test can count what a read cost. Failures can be injected (a 503 for the next n requests of a path).
+ * test can count what a read cost. Failures can be injected (a 503 for the next n requests of a path),
+ * and requests can be stalled (never answered while the server runs, as a store that hangs).
  */
 
 export interface RecordedRequest {
@@ -30,6 +31,10 @@ export interface RangeServer {
   bytes(match?: (path: string) => boolean): number;
   /** The next `times` requests whose path matches get `status` (default 503) and no body; `Infinity` for always. */
   fail(match: (path: string) => boolean, times: number, status?: number): void;
+  /** Requests whose path matches get no answer (until `unstall()` or `close()`); the returned promise resolves at the first such request. */
+  stall(match: (path: string) => boolean): Promise<void>;
+  /** Answers requests normally again (the stalled ones stay unanswered until close). */
+  unstall(): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +73,7 @@ function parseRanges(header: string | undefined, size: number): [number, number]
 export async function startRangeServer(root: string): Promise<RangeServer> {
   const requests: RecordedRequest[] = [];
   const failures: Failure[] = [];
+  let stalled: { match: (path: string) => boolean; hit: () => void } | undefined;
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     const record: RecordedRequest = { method: req.method ?? "GET", path: urlPath, ...(req.headers.range && { range: req.headers.range }), status: 0, bytes: 0 };
@@ -78,6 +84,10 @@ export async function startRangeServer(root: string): Promise<RangeServer> {
       res.writeHead(status, headers);
       res.end(req.method === "HEAD" ? undefined : body);
     };
+    if (stalled?.match(urlPath)) {
+      stalled.hit();
+      return;
+    }
     const failure = failures.find((f) => f.left > 0 && f.match(urlPath));
     if (failure) {
       failure.left--;
@@ -130,6 +140,8 @@ export async function startRangeServer(root: string): Promise<RangeServer> {
     reset: () => void requests.splice(0),
     bytes: (match) => requests.filter((r) => !match || match(r.path)).reduce((n, r) => n + r.bytes, 0),
     fail: (match, times, status = 503) => void failures.push({ match, left: times, status }),
+    stall: (match) => new Promise<void>((hit) => (stalled = { match, hit })),
+    unstall: () => void (stalled = undefined),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
