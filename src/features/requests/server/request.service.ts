@@ -11,10 +11,10 @@ import type { Db } from "~/server/db";
 import type { JobRef, TaskState as ClusterTaskState } from "~/server/drivers/cluster";
 import { jobNameFor } from "~/server/drivers/cluster/job-manifest";
 import { AppError } from "~/server/errors";
+import { latestProgress } from "~/worker/progress";
 import type { Logger } from "~/server/logger";
 import type { EnvironmentPorts } from "~/server/ports";
 import type { SessionUser } from "~/server/trpc/init";
-import { latestProgress } from "../progress";
 import type { ListRequestsInput, RetryTasksInput, SubmitRequestInput } from "../requests.schema";
 import { planRequest } from "./plan.service";
 
@@ -247,7 +247,7 @@ export async function syncRequest(deps: RequestDeps, request: Request): Promise<
     if (s.state === "running" && s.pod) {
       const lines = await collectLines(cluster.streamLogs(ref, s.index, { tailLines: 30 })).catch(() => []);
       const p = latestProgress(lines);
-      if (p && (p.fraction !== row.progress || p.stage !== row.stage)) Object.assign(change, { progress: p.fraction, stage: p.stage });
+      if (p && (p.percent / 100 !== row.progress || p.stage !== row.stage)) Object.assign(change, { progress: p.percent / 100, stage: p.stage });
     } else if (s.state === "succeeded" && row.progress !== 1) {
       Object.assign(change, { progress: 1, stage: "done" });
     } else if ((s.state === "failed" || s.state === "retrying") && (row.state !== s.state || row.failures !== s.failures) && s.pod) {

@@ -51,8 +51,21 @@ export interface IndexPort extends Port {
   searchDatasets(product: string, query: SearchQuery, options?: { limit?: number }): Promise<IndexedDataset[]>;
   /** How many active datasets of a product match the query. */
   countDatasets(product: string, query: SearchQuery): Promise<number>;
+  /**
+   * The lon/lat extents of the active datasets matching the query (the search fields ODC indexes),
+   * at most `limit`: what a planner needs to count scenes per tile in one query instead of one per tile.
+   */
+  datasetExtents(product: string, query: SearchQuery, options: { limit: number }): Promise<DatasetExtent[]>;
 
   close(): Promise<void>;
+}
+
+/** A dataset's extent as ODC's `lon` and `lat` search fields hold it (inclusive ranges, degrees). */
+export interface DatasetExtent {
+  west: number;
+  east: number;
+  south: number;
+  north: number;
 }
 
 export interface InitOptions {

@@ -506,6 +506,21 @@ export function createPostgresIndex(url: string, options: { maxConnections?: num
       const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM agdc.dataset WHERE ${w.text}`, w.values);
       return Number(rows[0]?.n ?? 0);
     },
+    async datasetExtents(productName, query, opts) {
+      const product = await productForSearch(productName);
+      const w = where(product, query);
+      const fields = docFields(product.fields);
+      const [lon, lat] = (["lon", "lat"] as const).map((name) => {
+        const f = fields.get(name);
+        if (!f) throw new AppError("BAD_REQUEST", `product ${productName} has no ${name} search field`);
+        return f.sql("agdc.dataset.metadata");
+      });
+      const { rows } = await pool.query<{ west: number; east: number; south: number; north: number }>(
+        `SELECT lower(${lon}) AS west, upper(${lon}) AS east, lower(${lat}) AS south, upper(${lat}) AS north FROM agdc.dataset WHERE ${w.text} LIMIT ${Math.max(0, Math.trunc(opts.limit))}`,
+        w.values,
+      );
+      return rows;
+    },
     close: () => pool.end(),
   };
 }
