@@ -76,10 +76,10 @@ test.describe("product requests as a requester", () => {
     await expect(overall).toHaveAttribute("aria-valuenow", "100", { timeout: 540_000 });
     await expect(page.getByRole("heading", { name: /Bogor test field/ }).getByText("succeeded")).toBeVisible();
 
-    // The tile is drawn in the succeeded colour on the map.
+    // The tile is drawn in the succeeded colour (#2b8a3e at 45 % over the base map's land) on the map.
     const map = page.getByTestId("map-view");
     await expect(map).toHaveAttribute("data-state", "ready");
-    expect(colourShare(decodePng(await map.screenshot()), "#2b8a3e", { x0: 0.2, y0: 0.2, x1: 0.8, y1: 0.8 }, 70)).toBeGreaterThan(0.1);
+    expect(colourShare(decodePng(await map.screenshot()), "#98c29c", { x0: 0.2, y0: 0.2, x1: 0.8, y1: 0.8 }, 30)).toBeGreaterThan(0.1);
 
     // Its log: the worker's last line.
     await page.getByRole("table", { name: "Tiles" }).getByRole("button", { name: "Logs" }).click();

@@ -87,7 +87,7 @@ export function RequestView({ id }: { id: string }) {
               {data.title ?? `${data.product} ${data.period}`} <Badge tone={requestTone[data.state]}>{data.state}</Badge>
             </h2>
             <p className="muted">
-              {data.environment} · {data.product} · {data.period} · {data.tasks.length} tiles · {Math.round(data.areaKm2).toLocaleString("en")} km² · requested by {data.requestedBy.name} <Ago at={data.requestedAt} />
+              {data.environment} · {data.product} · {data.period} · {data.tasks.length} tile{data.tasks.length === 1 ? "" : "s"} · {Math.round(data.areaKm2).toLocaleString("en")} km² · requested by {data.requestedBy.name} <Ago at={data.requestedAt} />
             </p>
             <p>
               Image {data.tag && <code>{data.tag}</code>} <Digest digest={data.digest} />
