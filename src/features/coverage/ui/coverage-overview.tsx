@@ -17,8 +17,9 @@ export const ENVIRONMENT_COLOURS = ["#2f9e44", "#1971c2", "#e8590c", "#862e9c", 
 /** The difference layer: cells only the first environment has, only the other has, and both. */
 export const DIFFERENCE_COLOURS = { "only-first": "#d6336c", "only-other": "#7048e8", both: "#adb5bd" } as const;
 
-// Footprints of single datasets from this zoom on (a few tiles across the view).
-const FOOTPRINT_ZOOM = 10;
+// Footprints of single datasets once the view holds this few cells: a rule in cells, not zoom levels,
+// because cells are 110 km MGRS tiles in production and much smaller in the embedded samples.
+const FOOTPRINT_CELLS = 4;
 const LEVELS: { value: Level; label: string }[] = [
   { value: "y", label: "Year" },
   { value: "m", label: "Month" },
@@ -49,6 +50,9 @@ export function CoverageOverview() {
   const [mode, setMode] = useState<Mode>("coverage");
   const [level, setLevel] = useState<Level>("m");
   const [period, setPeriod] = useState<DayRange | null>(null);
+  // What the day histogram spans: the period chosen when switching to days (a month, a year), so
+  // that picking one day keeps the others of that window on screen.
+  const [dayWindow, setDayWindow] = useState<DayRange | null>(null);
   const [view, setView] = useState<{ bbox: Bbox; zoom: number } | null>(null);
   const [cell, setCell] = useState<string | null>(null);
 
@@ -77,7 +81,7 @@ export function CoverageOverview() {
     enabled: ready,
     placeholderData: keepPreviousData,
   });
-  const footprintsWanted = ready && !comparing && !!view && view.zoom >= FOOTPRINT_ZOOM;
+  const footprintsWanted = ready && !comparing && !!view && !!cells.data && cells.data.cells.length > 0 && cells.data.cells.length <= FOOTPRINT_CELLS;
   const footprints = useQuery({
     ...trpc.coverage.footprints.queryOptions({ environment: environment ?? "", product: product ?? "", bbox: bbox ?? [-180, -90, 180, 90], period: period ?? undefined }),
     enabled: footprintsWanted,
@@ -105,7 +109,7 @@ export function CoverageOverview() {
     if (!cellData) return [];
     const data = featureCollection(cellData.cells.map((c) => bboxToPolygon(c.bbox, { cell: c.cell, datasets: c.datasets })));
     return [
-      { id: "coverage-cells", kind: "fill", data, paint: { "fill-color": countColorExpression("datasets", cellData.maxCount), "fill-opacity": 0.8 } },
+      { id: "coverage-cells", kind: "fill", data, paint: { "fill-color": countColorExpression("datasets", cellData.maxCount), "fill-opacity": 0.85 } },
       { id: "coverage-cell-edges", kind: "line", data, paint: { "line-color": "#253494", "line-width": 0.6, "line-opacity": 0.6 } },
     ];
   }, [cellData]);
@@ -117,7 +121,7 @@ export function CoverageOverview() {
         id: "coverage-difference",
         kind: "fill",
         data,
-        paint: { "fill-color": ["match", ["get", "presence"], "only-first", DIFFERENCE_COLOURS["only-first"], "only-other", DIFFERENCE_COLOURS["only-other"], DIFFERENCE_COLOURS.both], "fill-opacity": 0.8 },
+        paint: { "fill-color": ["match", ["get", "presence"], "only-first", DIFFERENCE_COLOURS["only-first"], "only-other", DIFFERENCE_COLOURS["only-other"], DIFFERENCE_COLOURS.both], "fill-opacity": 0.9 },
       },
       { id: "coverage-difference-edges", kind: "line", data, paint: { "line-color": "#495057", "line-width": 0.6, "line-opacity": 0.6 } },
     ];
@@ -140,7 +144,8 @@ export function CoverageOverview() {
   if (!environments.data || !overview.data) return <Loading what="coverage" />;
 
   const onFeatureClick = (layerId: string, feature: MapGeoJSONFeature) => {
-    if (layerId === "coverage-cells" || layerId === "coverage-difference") setCell(String(feature.properties.cell));
+    // Any layer of cells (fill or edge); footprints and scopes carry no cell.
+    if (layerId.startsWith("coverage-") && typeof feature.properties.cell === "string") setCell(feature.properties.cell);
   };
   const onViewChange = (b: Bbox, zoom: number) => setView({ bbox: b, zoom });
   const envLabel = (name: string | null) => envs.find((e) => e.name === name)?.label ?? name ?? "";
@@ -158,6 +163,7 @@ export function CoverageOverview() {
           <label className="row">
             Environment
             <select
+              aria-label="Environment"
               value={environment ?? ""}
               onChange={(e) => {
                 setEnvironment(e.target.value);
@@ -174,6 +180,7 @@ export function CoverageOverview() {
           <label className="row">
             Product
             <select
+              aria-label="Product"
               value={product ?? ""}
               disabled={products.length === 0}
               onChange={(e) => {
@@ -190,7 +197,7 @@ export function CoverageOverview() {
           </label>
           <label className="row">
             Show
-            <select value={mode} onChange={(e) => setMode(e.target.value as Mode)}>
+            <select aria-label="Show" value={mode} onChange={(e) => setMode(e.target.value as Mode)}>
               <option value="coverage">Datasets per cell</option>
               <option value="difference">Difference with another environment</option>
               <option value="side-by-side">Side by side with another environment</option>
@@ -199,7 +206,7 @@ export function CoverageOverview() {
           {mode !== "coverage" && (
             <label className="row">
               Compare with
-              <select value={other ?? ""} onChange={(e) => setOther(e.target.value)}>
+              <select aria-label="Compare with" value={other ?? ""} onChange={(e) => setOther(e.target.value)}>
                 {envs
                   .filter((e) => e.name !== environment)
                   .map((e) => (
@@ -265,7 +272,15 @@ export function CoverageOverview() {
           </h2>
           <label className="row">
             Histogram by
-            <select value={level} onChange={(e) => setLevel(e.target.value as Level)}>
+            <select
+              aria-label="Histogram by"
+              value={level}
+              onChange={(e) => {
+                const next = e.target.value as Level;
+                if (next === "d") setDayWindow(period);
+                setLevel(next);
+              }}
+            >
               {LEVELS.map((l) => (
                 <option key={l.value} value={l.value}>
                   {l.label}
@@ -282,7 +297,7 @@ export function CoverageOverview() {
         </div>
         {histogram.error && <QueryError error={histogram.error} />}
         {histogram.data ? (
-          <TimeHistogram buckets={histogram.data.buckets} level={histogram.data.level} selection={period} within={period} onSelect={(r) => setPeriod(r)} />
+          <TimeHistogram buckets={histogram.data.buckets} level={histogram.data.level} selection={period} within={dayWindow} onSelect={(r) => setPeriod(r)} />
         ) : (
           ready && <Loading what="histogram" />
         )}
