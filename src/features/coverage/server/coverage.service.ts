@@ -177,6 +177,26 @@ export interface CoverageOverview {
   products: ProductCoverage[];
 }
 
+// The page polls; counting changed rows scans agdc.dataset's heap (no index on added/updated), a
+// fraction of a second at a million datasets: counted at most once a minute per watermark.
+const PENDING_MAX_AGE_MS = 60_000;
+const pendingCache = globalThis as unknown as { pikselCoveragePending?: Map<string, { at: number; watermark: number; value: Promise<number> }> };
+
+/** Datasets added or updated after the watermark: not in the summaries yet. */
+function pendingSince(environment: string, db: pg.Pool, watermark: Date): Promise<number> {
+  pendingCache.pikselCoveragePending ??= new Map();
+  const cache = pendingCache.pikselCoveragePending;
+  const hit = cache.get(environment);
+  if (hit && hit.watermark === watermark.getTime() && Date.now() - hit.at < PENDING_MAX_AGE_MS) return hit.value;
+  const value = db
+    .query<{ n: string }>("SELECT count(*)::text AS n FROM agdc.dataset WHERE added > $1 OR updated > $1", [watermark])
+    .then((r) => Number(r.rows[0]?.n ?? 0));
+  cache.set(environment, { at: Date.now(), watermark: watermark.getTime(), value });
+  // A failure is not kept: the next call counts again.
+  value.catch(() => cache.delete(environment));
+  return value;
+}
+
 /** Per environment: the products with summarised coverage, totals, and how current the summaries are. */
 export async function coverageOverview(deps: CoverageDeps): Promise<CoverageOverview[]> {
   return Promise.all(
@@ -192,10 +212,7 @@ export async function coverageOverview(deps: CoverageDeps): Promise<CoverageOver
              FROM agdc.dataset_type t LEFT JOIN piksel.coverage_period p ON p.product_ref = t.id AND p.level = 'y'
             GROUP BY t.name ORDER BY t.name`,
         );
-        // Rows changed since the watermark: a scan of agdc.dataset's heap (documents are not read).
-        const pending = state
-          ? Number((await db.query<{ n: string }>("SELECT count(*)::text AS n FROM agdc.dataset WHERE added > $1 OR updated > $1", [state.watermark])).rows[0]?.n ?? 0)
-          : null;
+        const pending = state ? await pendingSince(e.name, db, state.watermark) : null;
         return { environment: e.name, unavailable: null, state, pending, products: rows.map((r) => ({ product: r.name, datasets: r.datasets ?? 0, first: r.first, last: r.last })) };
       } catch (err) {
         deps.log.warn({ err, environment: e.name }, "cannot read the coverage of this environment");
