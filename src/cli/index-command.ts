@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import { scopeOverrideInput, parseBboxText, type ScopeOverrideInput } from "~/features/indexing/indexing.schema";
+import { coverageTablesExist, CoverageTablesMissing, refreshCoverage } from "~/features/coverage/server/summaries";
 import { progressLine } from "~/features/indexing/progress-line";
 import { runIndexing, type RunProgress, type RunResult } from "~/features/indexing/server/indexer.service";
 import { runScope } from "~/features/indexing/server/indexing.service";
@@ -199,6 +200,29 @@ export function registerIndexCommands(program: Command, deps: IndexCommandDeps):
             } finally {
               await db.$disconnect();
             }
+          } finally {
+            await closeIndexDatabasePools();
+          }
+        });
+      }),
+    );
+  index
+    .command("coverage")
+    .description("bring the coverage summaries of the environment given by `piksel index --env` up to date (the indexer does after each run), or rebuild them")
+    .usage("--env <env> [--rebuild]")
+    .option("--rebuild", "recompute every summary from the index instead of only what changed since the last refresh", false)
+    .action(
+      deps.action(async (o: { rebuild: boolean }, cmd: Command) => {
+        const c = deps.config();
+        const env = environmentOf(c, (cmd.optsWithGlobals() as IndexOptions).env);
+        await deps.withDatabases(c, async () => {
+          try {
+            const db = indexDatabasePool(indexDatabaseUrl(c, env));
+            if (!(await coverageTablesExist(db))) throw new Error(new CoverageTablesMissing().message.replace("<env>", env.name));
+            const r = await refreshCoverage(db, { rebuild: o.rebuild });
+            out.write(
+              `${env.name}: coverage ${r.mode === "rebuild" ? "rebuilt" : "refreshed"} in ${(r.ms / 1000).toFixed(1)} s: ${r.changed.toLocaleString("en-US")} datasets ${r.mode === "rebuild" ? "summarised" : "changed since the last refresh"}, ${r.periods.toLocaleString("en-US")} day/month/year rows written.\n`,
+            );
           } finally {
             await closeIndexDatabasePools();
           }

@@ -85,11 +85,23 @@ describe("piksel index migrate", () => {
 
   it("applies in promotion order only", async () => {
     expect((await piksel(["index", "migrate", "--env", "staging"])).error?.message).toMatch(/^0001_index_runs cannot be applied to staging yet: apply it to dev first/);
-    expect((await piksel(["index", "migrate", "--env", "dev"])).out).toBe("Applied 0001_index_runs to dev (audited).\n");
+    expect((await piksel(["index", "migrate", "--env", "dev"])).out).toBe("Applied 0001_index_runs to dev (audited).\nApplied 0002_coverage_summaries to dev (audited).\n");
     expect((await piksel(["index", "migrate", "--env", "dev"])).out).toBe("dev: no pending index migrations.\n");
     const audit = await app.db.auditEvent.findMany({ where: { action: "index.migration" }, orderBy: { id: "asc" } });
-    expect(audit.map((a) => [a.environment, (a.detail as { outcome: string }).outcome])).toEqual([["staging", "refused"], ["dev", "applied"]]);
+    expect(audit.map((a) => [a.environment, (a.detail as { outcome: string }).outcome])).toEqual([["staging", "refused"], ["dev", "applied"], ["dev", "applied"]]);
     expect(audit[1]!.actorEmail).toMatch(/^cli:.+@.+/);
+  });
+});
+
+describe("piksel index coverage", () => {
+  it("refreshes the summaries where migration 0002 is applied, and says what to do where it is not", async () => {
+    // dev has both migrations from the test above; staging none.
+    expect((await piksel(["index", "coverage", "--env", "dev"])).out).toMatch(/^dev: coverage rebuilt in \d+\.\d s: 0 datasets summarised, 0 day\/month\/year rows written\.\n$/);
+    expect((await piksel(["index", "coverage", "--env", "dev"])).out).toMatch(/^dev: coverage refreshed in \d+\.\d s: 0 datasets changed since the last refresh/);
+    expect((await piksel(["index", "coverage", "--env", "dev", "--rebuild"])).out).toMatch(/^dev: coverage rebuilt/);
+    expect((await piksel(["index", "coverage", "--env", "staging"])).error?.message).toBe(
+      "Index migration 0002_coverage_summaries is not applied to this index database: apply it first (Indexing page, or `piksel index migrate --env staging`).",
+    );
   });
 });
 

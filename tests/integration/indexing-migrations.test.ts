@@ -21,10 +21,13 @@ let envs: Awaited<ReturnType<typeof createEnvironments>>;
 let dir: string;
 let deps: MigrationDeps;
 
-/** A copy of the shipped migrations that a test may add to or (wrongly) edit. */
+/**
+ * A copy of the first shipped migration that a test may add to or (wrongly) edit: the promotion rule
+ * is tested on it and on the test's own files, whatever later migrations ship.
+ */
 function migrationsCopy(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), "piksel-index-migrations-"));
-  fs.cpSync(indexMigrationsDir(), d, { recursive: true });
+  fs.copyFileSync(path.join(indexMigrationsDir(), "0001_index_runs.sql"), path.join(d, "0001_index_runs.sql"));
   return d;
 }
 
@@ -148,12 +151,17 @@ describe("index migrations through tRPC", () => {
 
   it("shows the states to viewers and keeps dry run and apply for admins", async () => {
     const matrix = await caller("viewer").indexing.migrations();
-    expect(matrix.rows.map((r) => r.name)).toEqual(["0001_index_runs"]);
+    expect(matrix.rows.map((r) => r.name)).toEqual(["0001_index_runs", "0002_coverage_summaries"]);
     expect(await code(caller("approver").indexing.migrationDryRun({ environment: "dev" }))).toBe("FORBIDDEN");
     expect(await code(caller("approver").indexing.applyMigration({ environment: "dev", name: "0001_index_runs" }))).toBe("FORBIDDEN");
     expect(await code(caller("admin").indexing.applyMigration({ environment: "dev", name: "0001_index_runs" }))).toBe("CONFLICT");
     expect(await code(caller("admin").indexing.applyMigration({ environment: "dev", name: "0099_missing" }))).toBe("NOT_FOUND");
-    expect(await caller("admin").indexing.migrationDryRun({ environment: "prod" })).toEqual({ environment: "prod", migrations: [], refusal: null });
+    // The shipped 0002 is pending everywhere here: prod's dry run shows it and why it must wait.
+    expect(await caller("admin").indexing.migrationDryRun({ environment: "prod" })).toMatchObject({
+      environment: "prod",
+      migrations: [{ name: "0002_coverage_summaries" }],
+      refusal: expect.stringContaining("apply it to staging first"),
+    });
   });
 });
 
@@ -163,9 +171,9 @@ describe("start-up of the embedded default", () => {
     try {
       const result = await applyPendingInPromotionOrder({ db: app.db, config: fresh.config, log }, { email: "system:start-up" });
       expect(result).toEqual([
-        { environment: "dev", applied: ["0001_index_runs"] },
-        { environment: "staging", applied: ["0001_index_runs"] },
-        { environment: "prod", applied: ["0001_index_runs"] },
+        { environment: "dev", applied: ["0001_index_runs", "0002_coverage_summaries"] },
+        { environment: "staging", applied: ["0001_index_runs", "0002_coverage_summaries"] },
+        { environment: "prod", applied: ["0001_index_runs", "0002_coverage_summaries"] },
       ]);
       expect(await applyPendingInPromotionOrder({ db: app.db, config: fresh.config, log }, { email: "system:start-up" })).toEqual([
         { environment: "dev", applied: [] },

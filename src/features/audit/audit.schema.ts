@@ -17,6 +17,7 @@ export const auditActions = [
   "validation.record",
   "index.run",
   "index.migration",
+  "coverage.refresh",
   "request.submit",
   "request.cancel",
   "request.retry",

@@ -1,6 +1,7 @@
 import "server-only";
 import { auditRouter } from "~/features/audit/server/audit.router";
 import { authRouter } from "~/features/auth/server/auth.router";
+import { coverageRouter } from "~/features/coverage/server/coverage.router";
 import { environmentsRouter } from "~/features/environments/server/environments.router";
 import { indexingRouter } from "~/features/indexing/server/indexing.router";
 import { promotionRouter } from "~/features/promotion/server/promotion.router";
@@ -13,6 +14,7 @@ export const appRouter = router({
   environments: environmentsRouter,
   promotion: promotionRouter,
   indexing: indexingRouter,
+  coverage: coverageRouter,
   requests: requestsRouter,
   audit: auditRouter,
 });

@@ -1,6 +1,7 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import type pg from "pg";
+import { refreshCoverageAfterRun } from "~/features/coverage/server/after-index-run";
 import { CatalogError, type CatalogPort, type StacPage, type StacPageRequest } from "~/server/drivers/catalog";
 import type { IndexPort } from "~/server/drivers/index";
 import { AppError } from "~/server/errors";
@@ -211,7 +212,10 @@ export async function prepareIndexRun(deps: IndexerDeps, request: IndexRunReques
       if (started) throw new Error(`run ${runId} was already executed`);
       started = true;
       try {
-        return await execute(deps, { runId, request, tuning, startAt, itemsBefore, numberMatched, resumed: resumedFrom !== null }, options);
+        const result = await execute(deps, { runId, request, tuning, startAt, itemsBefore, numberMatched, resumed: resumedFrom !== null }, options);
+        // Coverage summaries follow the index (docs/adr/0014-coverage-summaries.md); never fails the run.
+        await refreshCoverageAfterRun(db, env, log);
+        return result;
       } finally {
         await lock.release();
       }
