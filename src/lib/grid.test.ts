@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   chunkWindows,
+  densifyRing,
   formatOdcDatetime,
   formatTaskId,
   GridError,
@@ -84,6 +85,24 @@ describe("tiles", () => {
     const l = { type: "Polygon" as const, coordinates: [[[x0 - d, y0 - d], [x0 + d, y0 - d], [x0 + d, y1 - d], [x1, y1 - d], [x1, y1 + d], [x0 - d, y1 + d], [x0 - d, y0 - d]]] };
     expect(tilesMeetingLonLat(g, l)).toEqual([{ x: 288, y: 68 }, { x: 288, y: 69 }, { x: 289, y: 69 }]);
     expect(tilesMeetingLonLat(g, [x0 - d, y0 - d, x1, y1 + d])).toHaveLength(4);
+  });
+
+  it("finds the same tiles as testing every tile of the box against the whole polygon (concave, with a hole)", () => {
+    const g = parseGridSpec("global_10:480");
+    // A U-shaped polygon with a hole in one arm, about 40 x 30 km around Bogor.
+    const outer = [[106.6, -6.8], [107.0, -6.8], [107.0, -6.5], [106.9, -6.5], [106.9, -6.7], [106.7, -6.7], [106.7, -6.5], [106.6, -6.5], [106.6, -6.8]];
+    const hole = [[106.92, -6.75], [106.98, -6.75], [106.98, -6.6], [106.92, -6.6], [106.92, -6.75]];
+    const area = { type: "Polygon" as const, coordinates: [outer, hole] };
+    const step = g.tileSize / 64 / 111_000;
+    const rings = [outer, hole].map((r) => densifyRing(r as [number, number][], step).map(([lon, lat]) => lonLatToGrid(g, lon, lat)));
+    const xs = rings[0]!.map((p) => p[0]);
+    const ys = rings[0]!.map((p) => p[1]);
+    const brute = tilesInBounds(g, { left: Math.min(...xs), right: Math.max(...xs), bottom: Math.min(...ys), top: Math.max(...ys) })
+      .filter((t) => polygonMeetsBounds(rings, tileBounds(g, t)))
+      .sort((a, b) => a.y - b.y || a.x - b.x);
+    const found = tilesMeetingLonLat(g, area);
+    expect(found).toEqual(brute);
+    expect(found.length).toBeGreaterThan(20);
   });
 
   it("treats a rectangle inside a hole as outside and a rectangle inside the polygon as inside", () => {

@@ -273,6 +273,26 @@ function segmentsCross(a: [number, number], b: [number, number], c: [number, num
   return (o1 === 0 && within(a, c, b)) || (o2 === 0 && within(a, d, b)) || (o3 === 0 && within(c, a, d)) || (o4 === 0 && within(c, b, d));
 }
 
+function ringBounds(ring: readonly (readonly number[])[]): Bounds {
+  let [left, bottom, right, top] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const [x, y] of ring as [number, number][]) {
+    if (x < left) left = x;
+    if (x > right) right = x;
+    if (y < bottom) bottom = y;
+    if (y > top) top = y;
+  }
+  return { left, bottom, right, top };
+}
+
+/** Whether a segment and a rectangle share a point: an end inside, or crossing (or touching) an edge. */
+function segmentMeetsBounds(a: [number, number], b: [number, number], r: Bounds): boolean {
+  const inRect = ([x, y]: [number, number]) => x >= r.left && x <= r.right && y >= r.bottom && y <= r.top;
+  if (inRect(a) || inRect(b)) return true;
+  const c: [number, number][] = [[r.left, r.bottom], [r.right, r.bottom], [r.right, r.top], [r.left, r.top], [r.left, r.bottom]];
+  for (let k = 0; k < 4; k++) if (segmentsCross(a, b, c[k]!, c[k + 1]!)) return true;
+  return false;
+}
+
 /**
  * Whether a polygon (exterior ring, then holes, all in the same CRS as `b`) and a rectangle share
  * area or boundary: a vertex of either inside the other, or crossing edges. A rectangle entirely
@@ -327,12 +347,27 @@ export function tilesMeetingLonLat(grid: GridSpec, area: LonLatArea): TileIndex[
     });
     const outer = rings[0];
     if (!outer || outer.length < 4) throw new GridError("an area must have an exterior ring of at least three positions");
-    const xs = outer.map((p) => p[0]);
-    const ys = outer.map((p) => p[1]);
-    const box = { left: Math.min(...xs), right: Math.max(...xs), bottom: Math.min(...ys), top: Math.max(...ys) };
+    const box = ringBounds(outer);
+    // Tiles the boundary passes through meet the area. Each (short, densified) edge is tested only
+    // against the few tiles its own box covers, so a 1 000-tile AOI costs edges + tiles, not their product.
+    const boundary = new Set<string>();
+    for (const ring of rings) {
+      for (let i = 0; i < ring.length - 1; i++) {
+        const [a, b] = [ring[i] as [number, number], ring[i + 1] as [number, number]];
+        const edge = ringBounds([a, b]);
+        for (const tile of tilesInBounds(grid, edge)) {
+          const key = `${tile.x},${tile.y}`;
+          if (!boundary.has(key) && segmentMeetsBounds(a, b, tileBounds(grid, tile))) boundary.add(key);
+        }
+      }
+    }
+    // The others lie wholly inside or wholly outside: their centre tells which.
+    const insideArea = ([x, y]: [number, number]) => pointInRing(x, y, outer) && !rings.slice(1).some((h) => pointInRing(x, y, h));
     for (const tile of tilesInBounds(grid, box)) {
       const key = `${tile.x},${tile.y}`;
-      if (!seen.has(key) && polygonMeetsBounds(rings, tileBounds(grid, tile))) seen.set(key, tile);
+      if (seen.has(key)) continue;
+      const t = tileBounds(grid, tile);
+      if (boundary.has(key) || insideArea([(t.left + t.right) / 2, (t.bottom + t.top) / 2])) seen.set(key, tile);
     }
   }
   return [...seen.values()].sort((a, b) => a.y - b.y || a.x - b.x);
