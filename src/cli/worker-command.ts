@@ -10,6 +10,7 @@ import { createS3Objects } from "~/server/drivers/objects/s3";
 import type { Logger } from "~/server/logger";
 import { WorkerError } from "~/worker/errors";
 import { DEFAULT_READ_SETTINGS } from "~/worker/gdal";
+import { OUTPUT_PREFIX } from "~/worker/layout";
 import { runGeomedianTask } from "~/worker/run";
 
 /** What `piksel worker` needs from the CLI entry (src/cli/main.ts). */
@@ -41,7 +42,7 @@ interface GeomedianFlags {
 /** Where the output goes: the environment's bucket under `derived/`, an s3:// URL or a directory. */
 export function outputLocation(env: EnvironmentConfig, output: string | undefined): { objects: ObjectsPort; prefix: string } {
   const envObjects = () => (env.objects.driver === "s3" ? createS3Objects(env.objects) : createLocalObjects(env.objects));
-  if (output === undefined || output === "") return { objects: envObjects(), prefix: "derived" };
+  if (output === undefined || output === "") return { objects: envObjects(), prefix: OUTPUT_PREFIX };
   const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(output);
   if (s3) {
     const [, bucket, prefix] = s3 as unknown as [string, string, string];

@@ -9,6 +9,11 @@ export interface ObjectInfo {
   key: string;
   size: number;
   modified: Date;
+  /**
+   * The store's entity tag of the content, when it keeps one (S3: changes with every new content,
+   * even within the second that `modified` resolves); absent on the directory driver.
+   */
+  etag?: string;
 }
 
 /**

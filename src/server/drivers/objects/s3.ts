@@ -56,7 +56,7 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
   const head = async (k: string): Promise<ObjectInfo | undefined> => {
     try {
       const r = await client.send(new HeadObjectCommand({ Bucket, Key: key(k) }));
-      return { key: k, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0) };
+      return { key: k, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0), ...(r.ETag && { etag: r.ETag }) };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -109,8 +109,9 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
         const modified = r.LastModified ?? new Date(0);
         const part = range ? parseContentRange(r.ContentRange) : undefined;
         // A server may answer a range with the whole object (200, no Content-Range), as HTTP allows.
-        if (part) return { info: { key: k, size: part.size, modified }, range: { start: part.start, end: part.end }, body };
-        return { info: { key: k, size: r.ContentLength ?? 0, modified }, body };
+        const etag = r.ETag ? { etag: r.ETag } : {};
+        if (part) return { info: { key: k, size: part.size, modified, ...etag }, range: { start: part.start, end: part.end }, body };
+        return { info: { key: k, size: r.ContentLength ?? 0, modified, ...etag }, body };
       } catch (err) {
         if (isMissing(err)) return undefined;
         if (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 416 || err.name === "InvalidRange")) {
@@ -133,7 +134,7 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
       do {
         const r = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
         for (const o of r.Contents ?? []) {
-          if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+          if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0), ...(o.ETag && { etag: o.ETag }) });
         }
         ContinuationToken = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (ContinuationToken);
