@@ -1,6 +1,6 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import gdal from "gdal-async";
+import type { Dataset } from "gdal-async";
 import { xyzMercatorBounds, type XyzTile } from "../web-mercator";
 
 /**
@@ -17,15 +17,31 @@ export interface RenderSource {
   paths: readonly [string, string, string];
 }
 
-let configured = false;
+type Gdal = typeof import("gdal-async");
+let loading: Promise<Gdal> | undefined;
+
+/**
+ * gdal-async, loaded by Node at run time from node_modules rather than through the bundler:
+ * Turbopack fails the build tracing its binding (it requires `binary.napi_versions` in the
+ * package.json of a node-pre-gyp package, which gdal-async does not have). A checkout's standalone
+ * server finds it in the project's node_modules, the image in /app/node_modules (Dockerfile).
+ */
+function loadGdal(): Promise<Gdal> {
+  loading ??= import(/* turbopackIgnore: true */ /* webpackIgnore: true */ "gdal-async").then((m) => {
+    const gdal = ((m as { default?: Gdal }).default ?? m) as Gdal;
+    configure(gdal);
+    return gdal;
+  });
+  return loading;
+}
+
 /**
  * Process-wide GDAL options of the console (the worker runs in its own processes with its own).
  * `CPL_VSIL_CURL_NON_CACHED=/vsicurl/`: /vsicurl/ keeps fetched ranges by URL after a file closes,
  * and a recomputed output keeps its key; without this a tile rendered after a recompute could mix
  * old and new bytes. The rendered PNGs are cached instead (tiles.service.ts).
  */
-function configure(): void {
-  if (configured) return;
+function configure(gdal: Gdal): void {
   const options: Record<string, string> = {
     // One ranged GET opens a COG; no directory listing, no probes for side-car files.
     GDAL_DISABLE_READDIR_ON_OPEN: "EMPTY_DIR",
@@ -37,20 +53,18 @@ function configure(): void {
     GDAL_HTTP_CONNECTTIMEOUT: "10",
   };
   for (const [key, value] of Object.entries(options)) gdal.config.set(key, value);
-  configured = true;
 }
-
-const MERCATOR = gdal.SpatialReference.fromEPSG(3857);
 
 /** Warps one band of every source onto the tile (UInt16, 0 where no source has data). */
 async function warpBand(paths: readonly string[], tile: XyzTile): Promise<Uint16Array> {
+  const gdal = await loadGdal();
   const b = xyzMercatorBounds(tile);
   const res = (b.right - b.left) / TILE_SIZE;
   const dst = await gdal.drivers.get("MEM").createAsync("", TILE_SIZE, TILE_SIZE, 1, gdal.GDT_UInt16);
-  const sources: gdal.Dataset[] = [];
+  const sources: Dataset[] = [];
   try {
     dst.geoTransform = [b.left, res, 0, b.top, 0, -res];
-    dst.srs = MERCATOR;
+    dst.srs = gdal.SpatialReference.fromEPSG(3857);
     dst.bands.get(1).noDataValue = 0;
     // Opened concurrently: over HTTP each open is a round trip for the header.
     sources.push(...(await Promise.all(paths.map((p) => gdal.openAsync(p)))));
@@ -90,7 +104,7 @@ export function composeRgba(bands: readonly [Uint16Array, Uint16Array, Uint16Arr
 
 /** A PNG of RGBA planes, 256 x 256, through GDAL's PNG driver (in /vsimem/, nothing on disk). */
 export async function encodePng(planes: readonly Uint8Array[]): Promise<Buffer> {
-  configure();
+  const gdal = await loadGdal();
   const mem = await gdal.drivers.get("MEM").createAsync("", TILE_SIZE, TILE_SIZE, 4, gdal.GDT_Byte);
   const file = `/vsimem/piksel-tile-${randomUUID()}.png`;
   try {
@@ -105,7 +119,6 @@ export async function encodePng(planes: readonly Uint8Array[]): Promise<Buffer> 
 
 /** Renders the sources onto `tile` with the stretch; undefined when no pixel has data. */
 export async function renderRgbTile(sources: readonly RenderSource[], tile: XyzTile, stretch: readonly [number, number]): Promise<Buffer | undefined> {
-  configure();
   // One colour after the other: gdal-async serialises work on a dataset anyway, and a synchronous
   // setter of one warp must not wait on a lock another warp holds while it reads over HTTP.
   const bands: Uint16Array[] = [];
