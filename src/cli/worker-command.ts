@@ -12,6 +12,7 @@ import { createS3Objects } from "~/server/drivers/objects/s3";
 import type { Logger } from "~/server/logger";
 import { cancelledBy, EXIT_CODES, WorkerError } from "~/worker/errors";
 import { DEFAULT_READ_SETTINGS } from "~/worker/gdal";
+import { OUTPUT_PREFIX } from "~/worker/layout";
 import { PROGRESS_MESSAGE } from "~/worker/progress";
 import { runGeomedianTask } from "~/worker/run";
 import { parseTaskIndex, readTaskFromList } from "~/worker/task-list";
@@ -47,7 +48,7 @@ interface GeomedianFlags {
 /** Where the output goes: the environment's bucket under `derived/`, an s3:// URL or a directory. */
 export function outputLocation(env: EnvironmentConfig, output: string | undefined): { objects: ObjectsPort; prefix: string } {
   const envObjects = () => (env.objects.driver === "s3" ? createS3Objects(env.objects) : createLocalObjects(env.objects));
-  if (output === undefined || output === "") return { objects: envObjects(), prefix: "derived" };
+  if (output === undefined || output === "") return { objects: envObjects(), prefix: OUTPUT_PREFIX };
   const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(output);
   if (s3) {
     const [, bucket, prefix] = s3 as unknown as [string, string, string];

@@ -48,6 +48,9 @@ export const OUTPUT_BANDS: readonly OutputBand[] = [
   { name: "COUNT", type: "UInt16", nodata: 0 },
 ];
 
+/** Where products go in an environment's bucket by default (the worker without `--output`). */
+export const OUTPUT_PREFIX = "derived";
+
 /** The product a task writes (odc-stats `OutputProduct`). */
 export interface OutputProduct {
   name: string;

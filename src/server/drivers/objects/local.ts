@@ -2,8 +2,9 @@ import "server-only";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
-import { assertObjectKey, type ObjectBody, type ObjectInfo, type ObjectsPort } from "./index";
+import { assertObjectKey, assertRangeRequest, resolveRange, UnsatisfiableRangeError, type ObjectBody, type ObjectInfo, type ObjectsPort } from "./index";
 
 /**
  * Buckets as directories (`<root>/<bucket>/<key>`): the embedded default's object store, and the
@@ -56,6 +57,39 @@ export function createLocalObjects(opts: { root: string; bucket: string }): Obje
         if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return undefined;
         throw err;
       }
+    },
+    async read(key, range) {
+      if (range) assertRangeRequest(range);
+      let handle: fs.FileHandle;
+      try {
+        handle = await fs.open(file(key), "r");
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return undefined;
+        throw err;
+      }
+      try {
+        // Size and bytes from the same open file: a `put` renames a new file over the key, and this
+        // handle keeps reading the one it opened.
+        const s = await handle.stat();
+        if (!s.isFile()) {
+          await handle.close();
+          return undefined;
+        }
+        const info = { key, size: s.size, modified: s.mtime };
+        const resolved = range ? resolveRange(range, s.size) : undefined;
+        if (range && !resolved) throw new UnsatisfiableRangeError(key, s.size);
+        const stream = handle.createReadStream(resolved ? { start: resolved.start, end: resolved.end } : {});
+        return { info, ...(resolved && { range: resolved }), body: Readable.toWeb(stream) as ReadableStream<Uint8Array> };
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    },
+    // A directory has no URL that other machines could read; callers stream with `read` instead.
+    presignGet: async (key) => {
+      assertObjectKey(key);
+      return undefined;
     },
     head: stat,
     async list(prefix) {

@@ -13,8 +13,9 @@ import {
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { withTimeout } from "../port";
-import { assertObjectKey, type ObjectInfo, type ObjectsPort } from "./index";
+import { assertObjectKey, assertRangeRequest, UnsatisfiableRangeError, type ObjectInfo, type ObjectsPort, type RangeRequest } from "./index";
 
 // A single PUT takes up to 5 GiB; the worker's largest object (a float32 band of a 96 km tile) is a
 // few hundred MiB, so multipart upload (and @aws-sdk/lib-storage) is not needed.
@@ -25,6 +26,17 @@ const FILE_PUT_ATTEMPTS = 3;
 
 const isMissing = (err: unknown) =>
   err instanceof NoSuchKey || err instanceof NotFound || (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === "NoSuchKey" || err.name === "NotFound"));
+
+// SigV4 presigned URLs live at most 7 days.
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+const rangeHeader = (r: RangeRequest) => ("suffix" in r ? `bytes=-${r.suffix}` : `bytes=${r.start}-${r.end ?? ""}`);
+
+/** `bytes 0-99/1234` (Content-Range of a 206) -> first, last, total. */
+function parseContentRange(value: string | undefined): { start: number; end: number; size: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? "");
+  return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
+}
 
 /** Amazon S3 or any S3-compatible server (credentials from the default AWS provider chain). */
 export function createS3Objects(opts: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean }): ObjectsPort {
@@ -40,6 +52,15 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
   const key = (k: string) => {
     assertObjectKey(k);
     return k;
+  };
+  const head = async (k: string): Promise<ObjectInfo | undefined> => {
+    try {
+      const r = await client.send(new HeadObjectCommand({ Bucket, Key: key(k) }));
+      return { key: k, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0), ...(r.ETag && { etag: r.ETag }) };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
   };
   return {
     driver: "s3",
@@ -79,22 +100,41 @@ export function createS3Objects(opts: { bucket: string; region: string; endpoint
         throw err;
       }
     },
-    async head(k) {
+    async read(k, range) {
+      const Key = key(k);
+      if (range) assertRangeRequest(range);
       try {
-        const r = await client.send(new HeadObjectCommand({ Bucket, Key: key(k) }));
-        return { key: k, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0) };
+        const r = await client.send(new GetObjectCommand({ Bucket, Key, Range: range ? rangeHeader(range) : undefined }));
+        const body = r.Body?.transformToWebStream() ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+        const modified = r.LastModified ?? new Date(0);
+        const part = range ? parseContentRange(r.ContentRange) : undefined;
+        // A server may answer a range with the whole object (200, no Content-Range), as HTTP allows.
+        const etag = r.ETag ? { etag: r.ETag } : {};
+        if (part) return { info: { key: k, size: part.size, modified, ...etag }, range: { start: part.start, end: part.end }, body };
+        return { info: { key: k, size: r.ContentLength ?? 0, modified, ...etag }, body };
       } catch (err) {
         if (isMissing(err)) return undefined;
+        if (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 416 || err.name === "InvalidRange")) {
+          const info = await head(k);
+          if (!info) return undefined;
+          throw new UnsatisfiableRangeError(k, info.size);
+        }
         throw err;
       }
     },
+    async presignGet(k, seconds) {
+      const Key = key(k);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_SECONDS) throw new RangeError(`presigned URLs last 1 to ${MAX_PRESIGN_SECONDS} seconds, not ${seconds}`);
+      return getSignedUrl(client, new GetObjectCommand({ Bucket, Key }), { expiresIn: seconds });
+    },
+    head,
     async list(prefix) {
       const out: ObjectInfo[] = [];
       let ContinuationToken: string | undefined;
       do {
         const r = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
         for (const o of r.Contents ?? []) {
-          if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+          if (o.Key !== undefined) out.push({ key: o.Key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0), ...(o.ETag && { etag: o.ETag }) });
         }
         ContinuationToken = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (ContinuationToken);
