@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { asRole, expect, test } from "./fixtures";
 import { colourShare, decodePng } from "./support/pixels";
 
@@ -7,6 +8,11 @@ const ONE_TILE_AOI = {
   properties: { name: "Bogor test field" },
   geometry: { type: "Polygon", coordinates: [[[106.775, -6.55], [106.793, -6.55], [106.793, -6.535], [106.775, -6.535], [106.775, -6.55]]] },
 };
+const COG_VALIDATOR = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
+const LAND = "#f3f1ec";
+/** The succeeded colour (#2b8a3e) at 45 % over the base map's land. */
+const SUCCEEDED_FILL = "#98c29c";
+const CENTRE = { x0: 0.3, y0: 0.3, x1: 0.7, y1: 0.7 };
 const geojson = (name: string, value: unknown) => ({ name, mimeType: "application/geo+json", buffer: Buffer.from(JSON.stringify(value)) });
 
 test.describe("product requests as a requester", () => {
@@ -72,14 +78,35 @@ test.describe("product requests as a requester", () => {
     await expect(page.getByRole("heading", { name: /Bogor test field/ })).toBeVisible();
     // Running with the digest deployed in dev (the matrix's dev cell shows the same).
     await expect(page.getByText(/Image v\d+\.\d+\.\d+ sha256:[0-9a-f]{12}/)).toBeVisible();
+    // The map asks the output tile endpoint for the RGB layer once the tile has finished.
+    const outputTile = page.waitForResponse((r) => /\/api\/outputs\/dev\/gm_s2_annual\/2024--P1Y\/tiles\/\d+\/\d+\/\d+\.png/.test(r.url()) && r.status() === 200, { timeout: 560_000 });
     const overall = page.getByRole("progressbar", { name: "Overall progress" });
     await expect(overall).toHaveAttribute("aria-valuenow", "100", { timeout: 540_000 });
     await expect(page.getByRole("heading", { name: /Bogor test field/ }).getByText("succeeded")).toBeVisible();
 
-    // The tile is drawn in the succeeded colour (#2b8a3e at 45 % over the base map's land) on the map.
+    // The output is on the map where the tile is: true colour, neither the base map nor the state fill.
+    expect((await outputTile).headers()["content-type"]).toBe("image/png");
     const map = page.getByTestId("map-view");
     await expect(map).toHaveAttribute("data-state", "ready");
-    expect(colourShare(decodePng(await map.screenshot()), "#98c29c", { x0: 0.2, y0: 0.2, x1: 0.8, y1: 0.8 }, 30)).toBeGreaterThan(0.1);
+    await expect(async () => {
+      const png = decodePng(await map.screenshot());
+      expect(colourShare(png, LAND, CENTRE, 12)).toBeLessThan(0.2);
+      expect(colourShare(png, SUCCEEDED_FILL, CENTRE, 30)).toBeLessThan(0.05);
+    }).toPass({ timeout: 30_000 });
+    // Hidden, the tile shows its state colour again.
+    await page.getByLabel(/Show outputs/).uncheck();
+    await expect(async () => expect(colourShare(decodePng(await map.screenshot()), SUCCEEDED_FILL, CENTRE, 30)).toBeGreaterThan(0.5)).toPass({ timeout: 15_000 });
+    await page.getByLabel(/Show outputs/).check();
+
+    // A band downloads as a valid Cloud-Optimized GeoTIFF; the snippet and the recompute command are there.
+    const outputs = page.getByRole("region", { name: "Outputs" });
+    await expect(outputs.getByLabel("Python snippet")).toContainText("odc.stac.load(items");
+    await expect(outputs.getByLabel("Recompute command")).toContainText("piksel worker geomedian --env dev --task 2024--P1Y/5766/1366 --overwrite");
+    const download = page.waitForEvent("download");
+    await outputs.getByRole("link", { name: "Download B04 of 2024--P1Y/5766/1366" }).click();
+    const file = await (await download).path();
+    const report = execFileSync("/usr/bin/python3", [COG_VALIDATOR, "--full-check=yes", file], { encoding: "utf8" });
+    expect(report).toContain("is a valid cloud optimized GeoTIFF");
 
     // Its log: the worker's last line.
     await page.getByRole("table", { name: "Tiles" }).getByRole("button", { name: "Logs" }).click();

@@ -3,8 +3,10 @@ import { randomBytes } from "node:crypto";
 import { recordAudit } from "~/features/audit/server/audit.service";
 import type { EnvironmentObserver } from "~/features/environments/server/observer";
 import { imageRepository } from "~/features/environments/server/observer";
+import { listTaskOutputs, pythonSnippet, recomputeCommand } from "~/features/outputs/server/outputs.service";
 import { recordValidation } from "~/features/promotion/server/promotion.service";
 import type { Prisma, Request, RequestTask } from "~/generated/prisma/client";
+import { parseTaskId } from "~/lib/grid";
 import { hasRole } from "~/lib/roles";
 import type { PikselConfig } from "~/server/config";
 import type { Db } from "~/server/db";
@@ -409,4 +411,22 @@ export async function* taskLogs(deps: Pick<RequestDeps, "db" | "ports">, id: str
     }
   }
   if (task.lastLog) yield* task.lastLog.split("\n");
+}
+
+/**
+ * The outputs of a request's finished tiles: files with download URLs, STAC items, a Python snippet
+ * loading them and the command recomputing a tile. Viewers and above.
+ */
+export async function requestOutputs(deps: Pick<RequestDeps, "db" | "ports">, id: string) {
+  const request = await deps.db.request.findUnique({ where: { id }, select: { environment: true, tasks: { where: { state: "succeeded" }, orderBy: { index: "asc" }, select: { taskId: true } } } });
+  if (!request) throw new AppError("NOT_FOUND", `No request ${id}.`);
+  const objects = deps.ports.get(request.environment)?.objects;
+  if (!objects || request.tasks.length === 0) return { tasks: [], snippet: null, commands: [] };
+  const tasks = await listTaskOutputs(objects, { environment: request.environment, tasks: request.tasks.map((t) => parseTaskId(t.taskId)) });
+  const uris = tasks.flatMap((t) => (t.stacItem ? [t.stacItem.uri] : []));
+  return {
+    tasks,
+    snippet: uris.length ? pythonSnippet({ stacItemUris: uris }) : null,
+    commands: tasks.map((t) => ({ task: t.task, command: recomputeCommand({ environment: request.environment, task: t.task }) })),
+  };
 }

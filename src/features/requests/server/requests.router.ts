@@ -4,7 +4,7 @@ import { requesterProcedure, router, viewerProcedure, type Context } from "~/ser
 import { listRequestsInput, planRequestInput, requestIdInput, retryTasksInput, submitRequestInput } from "../requests.schema";
 import { planRequest } from "./plan.service";
 import { nudgeRequestEngine } from "./request.engine";
-import { cancelRequest, getRequest, listRequests, retryFailedTasks, submitRequest, type RequestDeps } from "./request.service";
+import { cancelRequest, getRequest, listRequests, requestOutputs, retryFailedTasks, submitRequest, type RequestDeps } from "./request.service";
 
 const deps = (ctx: Context): RequestDeps => ({ db: ctx.db, config: ctx.config, ports: ctx.ports, observer: getObserver(), log: ctx.log });
 
@@ -21,6 +21,8 @@ export const requestsRouter = router({
   list: viewerProcedure.input(listRequestsInput).query(({ ctx, input }) => listRequests(ctx, ctx.user, input)),
   /** One request with its tasks (the request page polls it). */
   get: viewerProcedure.input(requestIdInput).query(({ ctx, input }) => getRequest(ctx, ctx.user, input.id)),
+  /** The finished tiles' files (download URLs), STAC items, a Python snippet and recompute commands. */
+  outputs: viewerProcedure.input(requestIdInput).query(({ ctx, input }) => requestOutputs(ctx, input.id)),
   /** Deletes the request's Jobs; finished tiles stay. The requester or an approver. */
   cancel: requesterProcedure.input(requestIdInput).mutation(async ({ ctx, input }) => {
     await cancelRequest(deps(ctx), ctx.user, input.id);

@@ -7,6 +7,7 @@ import { MapView } from "~/components/map/map-view";
 import { Dialog } from "~/components/ui/dialog";
 import { Badge, Loading, QueryError, type Tone } from "~/components/ui/primitives";
 import { Ago, Digest } from "~/components/ui/time";
+import { outputRasterLayer } from "~/features/outputs/ui/output-layer";
 import { useTRPC } from "~/trpc/react";
 import type { TaskStateName } from "../requests.schema";
 
@@ -46,6 +47,8 @@ export function RequestView({ id }: { id: string }) {
   const [selected, setSelected] = useState<number | null>(null);
   const [showAll, setShowAll] = useState(false);
   const [confirmCancel, setConfirmCancel] = useState(false);
+  const [showOutputs, setShowOutputs] = useState(true);
+  const [opacity, setOpacity] = useState(1);
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.requests.get.queryKey({ id }) });
   const cancel = useMutation(trpc.requests.cancel.mutationOptions({ onSuccess: () => (setConfirmCancel(false), invalidate()) }));
   const retry = useMutation(trpc.requests.retry.mutationOptions({ onSuccess: invalidate }));
@@ -54,17 +57,29 @@ export function RequestView({ id }: { id: string }) {
   // The tiles' geometry changes never; their state does: one collection per state signature.
   const stateKey = data?.tasks.map((t) => t.state[0]).join("") ?? "";
   const tiles = data?.tasks;
-  const layers = useMemo(() => {
+  const succeeded = tiles?.filter((t) => t.state === "succeeded").map((t) => ({ x: t.x, y: t.y }));
+  const stateLayers = useMemo(() => {
     if (!tiles || !data) return [];
     const features = tiles.map((t) => bboxToPolygon(t.bounds, { index: t.index, state: t.state, color: TASK_COLOURS[t.state] }));
+    // Finished tiles are not filled while their outputs are shown: the RGB layer below is the point.
+    const fillOpacity = showOutputs ? ["case", ["==", ["get", "state"], "succeeded"], 0, 0.45] : 0.45;
     const out: MapLayer[] = [
-      { id: "tiles", kind: "fill", data: featureCollection(features), paint: { "fill-color": ["get", "color"], "fill-opacity": 0.45 } },
+      { id: "tiles", kind: "fill", data: featureCollection(features), paint: { "fill-color": ["get", "color"], "fill-opacity": fillOpacity as never } },
       { id: "tiles-outline", kind: "line", data: featureCollection(features), paint: { "line-color": ["get", "color"], "line-width": 1.2 } },
       { id: "aoi", kind: "line", data: featureCollection([{ type: "Feature" as const, geometry: data.aoi as never, properties: {} }]), paint: { "line-color": "#e8590c", "line-width": 2.5 } },
     ];
     return out;
     // eslint-disable-next-line react-hooks/exhaustive-deps -- stateKey stands for the tiles' states
-  }, [stateKey, data?.id]);
+  }, [stateKey, data?.id, showOutputs]);
+  const outputLayer = useMemo(
+    () =>
+      data && succeeded?.length
+        ? outputRasterLayer({ environment: data.environment, period: data.period, grid: data.grid, tasks: succeeded, opacity, visible: showOutputs, beforeId: "tiles", version: succeeded.length })
+        : null,
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the succeeded tiles change only with stateKey
+    [data?.id, stateKey, opacity, showOutputs],
+  );
+  const layers = useMemo(() => (outputLayer ? [outputLayer, ...stateLayers] : stateLayers), [outputLayer, stateLayers]);
   const bounds = useMemo((): Bbox | undefined => {
     if (!tiles?.length) return undefined;
     return [Math.min(...tiles.map((t) => t.bounds[0])), Math.min(...tiles.map((t) => t.bounds[1])), Math.max(...tiles.map((t) => t.bounds[2])), Math.max(...tiles.map((t) => t.bounds[3]))];
@@ -137,9 +152,21 @@ export function RequestView({ id }: { id: string }) {
         <MapView aria-label="Request map" bounds={bounds} layers={layers} onFeatureClick={(_, f) => setSelected(Number(f.properties.index))}>
           <MapLegend title="Tile state" items={(Object.keys(TASK_COLOURS) as TaskStateName[]).map((s) => ({ label: s, color: TASK_COLOURS[s] }))} />
         </MapView>
+        {outputLayer && (
+          <div className="row" style={{ marginTop: 8 }}>
+            <label className="row" style={{ fontWeight: 400, margin: 0 }}>
+              <input type="checkbox" checked={showOutputs} onChange={(e) => setShowOutputs(e.target.checked)} /> Show outputs (true colour: B04, B03, B02 at 0 to 3 000)
+            </label>
+            <label htmlFor="output-opacity" style={{ fontWeight: 400, margin: "0 0 0 12px" }}>
+              Opacity
+            </label>
+            <input id="output-opacity" type="range" min={0} max={1} step={0.05} value={opacity} disabled={!showOutputs} onChange={(e) => setOpacity(Number(e.target.value))} />
+          </div>
+        )}
       </section>
       {/* Keyed on the tile and whether it runs: a new attempt or another tile starts a fresh stream. */}
       {task && <TaskLogs key={`${task.index}:${task.state === "running" || task.state === "retrying"}`} requestId={id} task={task} onClose={() => setSelected(null)} />}
+      {data.counts.succeeded > 0 && <RequestOutputs id={id} active={ACTIVE.has(data.state)} />}
       <section className="panel" aria-labelledby="tiles-table-heading">
         <h2 id="tiles-table-heading">Tiles by state</h2>
         <table className="data" aria-label="Tiles">
@@ -261,6 +288,79 @@ function TaskLogs({ requestId, task, onClose }: { requestId: string; task: TaskR
       <pre ref={boxRef} className="diff" style={{ maxHeight: 320, overflowY: "auto", whiteSpace: "pre-wrap" }} aria-label="Log lines" tabIndex={0}>
         {lines.length ? lines.join("\n") : status === "streaming" ? "Waiting for the first lines…" : "No log lines (the attempt has not started, or its pod is gone)."}
       </pre>
+    </section>
+  );
+}
+
+/** Downloads of the finished tiles, their STAC items, and how to load or recompute them. */
+function RequestOutputs({ id, active }: { id: string; active: boolean }) {
+  const trpc = useTRPC();
+  // Listed again while more tiles may finish.
+  const outputs = useQuery({ ...trpc.requests.outputs.queryOptions({ id }), refetchInterval: active ? 5000 : false });
+  const [copied, setCopied] = useState<string | null>(null);
+  const copy = (what: string, text: string) => void navigator.clipboard?.writeText(text).then(() => setCopied(what), () => setCopied(null));
+  if (outputs.error) return <QueryError error={outputs.error} />;
+  if (!outputs.data) return <Loading what="outputs" />;
+  const { tasks, snippet, commands } = outputs.data;
+  return (
+    <section className="panel" aria-labelledby="outputs-heading">
+      <h2 id="outputs-heading">Outputs</h2>
+      <table className="data" aria-label="Output files">
+        <thead>
+          <tr>
+            <th scope="col">Tile</th>
+            <th scope="col">Bands (Cloud-Optimized GeoTIFF)</th>
+            <th scope="col">STAC item</th>
+          </tr>
+        </thead>
+        <tbody>
+          {tasks.map((t) => (
+            <tr key={t.task}>
+              <th scope="row" className="mono">
+                {t.task} {t.status !== "finished" && <Badge tone="warn">{t.status}</Badge>}
+              </th>
+              <td>
+                <span className="row" style={{ gap: 6 }}>
+                  {t.files
+                    .filter((f) => f.kind === "band")
+                    .map((f) => (
+                      <a key={f.key} href={f.url} download={f.name} title={`${f.name}, ${(f.size / 1e6).toFixed(1)} MB`} aria-label={`Download ${f.band} of ${t.task}`}>
+                        {f.band}
+                      </a>
+                    ))}
+                </span>
+              </td>
+              <td>{t.stacItem ? <a href={t.stacItem.url}>item JSON</a> : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {snippet && (
+        <>
+          <div className="row" style={{ marginTop: 12 }}>
+            <h3 style={{ margin: 0 }}>Load in Python</h3>
+            <button type="button" className="btn" onClick={() => copy("snippet", snippet)}>
+              {copied === "snippet" ? "Copied" : "Copy"}
+            </button>
+          </div>
+          <pre className="diff" aria-label="Python snippet">
+            {snippet}
+          </pre>
+        </>
+      )}
+      {commands.length > 0 && (
+        <>
+          <div className="row" style={{ marginTop: 12 }}>
+            <h3 style={{ margin: 0 }}>Recompute a tile</h3>
+            <button type="button" className="btn" onClick={() => copy("command", commands[0]!.command)}>
+              {copied === "command" ? "Copied" : "Copy"}
+            </button>
+          </div>
+          <pre className="diff" aria-label="Recompute command">
+            {commands[0]!.command}
+          </pre>
+        </>
+      )}
     </section>
   );
 }
