@@ -69,7 +69,9 @@ async function warpBand(paths: readonly string[], tile: XyzTile): Promise<Uint16
     // Opened concurrently: over HTTP each open is a round trip for the header.
     sources.push(...(await Promise.all(paths.map((p) => gdal.openAsync(p)))));
     // Bilinear: smooth when a zoomed-in tile upsamples; nodata-aware, so edges do not darken.
-    await gdal.warpAsync(null, dst, sources, ["-r", "bilinear", "-srcnodata", "0", "-dstnodata", "0", "-wo", "INIT_DEST=0"]);
+    // No INIT_DEST: GDAL applies it before each source, so the last source would erase what the
+    // others drew into a tile they share (a MEM dataset starts at 0 = nodata anyway).
+    await gdal.warpAsync(null, dst, sources, ["-r", "bilinear", "-srcnodata", "0", "-dstnodata", "0"]);
     return (await dst.bands.get(1).pixels.readAsync(0, 0, TILE_SIZE, TILE_SIZE)) as Uint16Array;
   } finally {
     for (const s of sources) s.close();

@@ -166,7 +166,8 @@ export function RequestView({ id }: { id: string }) {
       </section>
       {/* Keyed on the tile and whether it runs: a new attempt or another tile starts a fresh stream. */}
       {task && <TaskLogs key={`${task.index}:${task.state === "running" || task.state === "retrying"}`} requestId={id} task={task} onClose={() => setSelected(null)} />}
-      {data.counts.succeeded > 0 && <RequestOutputs id={id} active={ACTIVE.has(data.state)} />}
+      {/* Keyed on the finished count: each newly finished tile lists the outputs again. */}
+      {data.counts.succeeded > 0 && <RequestOutputs key={data.counts.succeeded} id={id} />}
       <section className="panel" aria-labelledby="tiles-table-heading">
         <h2 id="tiles-table-heading">Tiles by state</h2>
         <table className="data" aria-label="Tiles">
@@ -293,10 +294,10 @@ function TaskLogs({ requestId, task, onClose }: { requestId: string; task: TaskR
 }
 
 /** Downloads of the finished tiles, their STAC items, and how to load or recompute them. */
-function RequestOutputs({ id, active }: { id: string; active: boolean }) {
+function RequestOutputs({ id }: { id: string }) {
   const trpc = useTRPC();
-  // Listed again while more tiles may finish.
-  const outputs = useQuery({ ...trpc.requests.outputs.queryOptions({ id }), refetchInterval: active ? 5000 : false });
+  // Fresh on every mount: the parent remounts it when another tile finishes.
+  const outputs = useQuery({ ...trpc.requests.outputs.queryOptions({ id }), staleTime: 0, refetchOnMount: "always" });
   const [copied, setCopied] = useState<string | null>(null);
   const copy = (what: string, text: string) => void navigator.clipboard?.writeText(text).then(() => setCopied(what), () => setCopied(null));
   if (outputs.error) return <QueryError error={outputs.error} />;
