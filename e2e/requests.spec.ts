@@ -62,6 +62,10 @@ test.describe("product requests as a requester", () => {
     await upload.setInputFiles(geojson("huge.geojson", huge));
     await expect(problem).toContainText(/The AOI covers [\d,]+ km²; your role may request up to 5,000 km² in dev/);
     await expect(page.getByRole("button", { name: "Submit request" })).toBeDisabled();
+    // A valid file replaces the refused one and gets its plan.
+    await upload.setInputFiles(geojson("field.geojson", ONE_TILE_AOI));
+    await expect(problem).toBeHidden();
+    await expect(page.getByRole("status", { name: "Plan" })).toContainText(/1 tile of global_10:480, [\d,]+ scenes/);
   });
 
   test("submits an AOI, watches it reach 100 %, and reads a tile's log", async ({ page }) => {
@@ -69,7 +73,20 @@ test.describe("product requests as a requester", () => {
     await page.goto("/requests/new?environment=dev");
     await expect(page.getByTestId("map-view")).toHaveAttribute("data-state", "ready");
     await page.getByLabel("Title (optional)").fill("Bogor test field");
-    await page.getByLabel("Upload GeoJSON").setInputFiles(geojson("field.geojson", ONE_TILE_AOI));
+    // Zoom in on the centre of dev's scope (106.775 E, 6.525 S: tile 5766/1366 just south of it) and
+    // draw a small square a little south of the centre, inside that one tile.
+    const map = page.getByTestId("map-view");
+    const scale = map.locator(".maplibregl-ctrl-scale");
+    const before = await scale.textContent();
+    for (let i = 0; i < 3; i++) await page.getByRole("button", { name: "Zoom in" }).click();
+    await expect(scale).not.toHaveText(before ?? "");
+    await expect.poll(async () => Number(/^(\d+)\s*m$/.exec((await scale.textContent()) ?? "")?.[1] ?? 1e9)).toBeLessThanOrEqual(300);
+    await page.getByRole("button", { name: "Draw polygon" }).click();
+    const box = (await map.locator("canvas").boundingBox())!;
+    const [cx, cy] = [box.x + box.width / 2, box.y + box.height / 2 + 110];
+    const corners: [number, number][] = [[-40, -30], [40, -30], [40, 30], [-40, 30]];
+    for (const [dx, dy] of corners) await page.mouse.click(cx + dx, cy + dy);
+    await page.mouse.click(cx + corners[0]![0], cy + corners[0]![1]);
     await expect(page.getByRole("status", { name: "Plan" })).toContainText(/1 tile of global_10:480, [\d,]+ scenes/);
     await page.getByRole("button", { name: "Submit request" }).click();
     await expect(page).toHaveURL(/\/requests\/[a-z0-9]{10}$/);
@@ -86,7 +103,6 @@ test.describe("product requests as a requester", () => {
 
     // The output is on the map where the tile is: true colour, neither the base map nor the state fill.
     expect((await outputTile).headers()["content-type"]).toBe("image/png");
-    const map = page.getByTestId("map-view");
     await expect(map).toHaveAttribute("data-state", "ready");
     await expect(async () => {
       const png = decodePng(await map.screenshot());

@@ -6,7 +6,7 @@ import { createLocalUser } from "~/features/auth/server/demo-users";
 import { EnvironmentObserver } from "~/features/environments/server/observer";
 import { stacToEo3 } from "~/features/indexing/stac-to-eo3";
 import { RequestEngine } from "~/features/requests/server/request.engine";
-import { cancelRequest, getRequest, REQUEST_VALIDATION, retryFailedTasks, submitRequest, type RequestDeps } from "~/features/requests/server/request.service";
+import { cancelRequest, getRequest, REQUEST_VALIDATION, retryFailedTasks, submitJob, submitRequest, type RequestDeps } from "~/features/requests/server/request.service";
 import type { Role } from "~/lib/roles";
 import { loadConfig, type PikselConfig } from "~/server/config";
 import type { ClusterPort } from "~/server/drivers/cluster";
@@ -218,6 +218,21 @@ describe("product requests", () => {
     await settle("the request to succeed", async () => (await view(id)).state === "succeeded");
     expect(kube.list("Job", NS).filter((j) => j.metadata.labels?.["piksel.dev/request"] === id)).toHaveLength(1);
     expect(await app.db.request.count({ where: { submissionKey } })).toBe(1);
+  });
+
+  it("two submit attempts at once (the form's and the engine's) make one running Job, not a cancelled one", async () => {
+    kube.kubelet!.setDefault({ hold: true, lines: [progressLine(5)] });
+    let down = true;
+    kube.failNext(1000, { match: (r) => down && r.method === "POST" && r.path.includes("/jobs") });
+    const { id } = await submitRequest(deps, users.requester!, { environment: "staging", year: 2020, aoi: AOI, product: "gm_s2_annual", submissionKey: key() });
+    down = false;
+    const request = await app.db.request.findUniqueOrThrow({ where: { id } });
+    await Promise.all([submitJob(deps, request), submitJob(deps, request)]);
+    expect((await app.db.request.findUniqueOrThrow({ where: { id } })).state).toBe("running");
+    await settle("tasks running", async () => (await view(id)).counts.running > 0);
+    const jobs = kube.list("Job", NS).filter((j) => j.metadata.labels?.["piksel.dev/request"] === id);
+    expect(jobs.map((j) => j.metadata.deletionTimestamp ?? null)).toEqual([null]);
+    await cancelRequest(deps, users.requester!, id);
   });
 
   it("cancels a running request: its Job and pods go, finished tiles stay", async () => {

@@ -109,7 +109,8 @@ export async function submitRequest(deps: RequestDeps, user: SessionUser, input:
           digest: image.digest,
           tag: image.tag,
           requestedById: user.id,
-          nextAttemptAt: now(deps),
+          // The first attempt is made right below; the engine takes over if it does not land.
+          nextAttemptAt: new Date(now(deps).getTime() + submitBackoffMs(1)),
         },
       });
       await tx.requestTask.createMany({
@@ -173,8 +174,12 @@ export async function submitJob(deps: RequestDeps, request: Request): Promise<vo
     where: { id: request.id, state: "submitting" },
     data: { state: "running", job: ref as unknown as Prisma.InputJsonValue, submittedAt: now(deps), submitAttempts: request.submitAttempts + 1, lastError: null, nextAttemptAt: null },
   });
-  // Cancelled while the submit was in flight: the Job must not run unattended.
-  if (updated.count === 0) await ports.cluster.cancelJob(ref);
+  if (updated.count === 0) {
+    // Another attempt (the engine's, or a second console) recorded it first, which is fine: the Job is
+    // the same one. Only a request cancelled while this submit was in flight must not keep its Job.
+    const current = await deps.db.request.findUnique({ where: { id: request.id }, select: { state: true } });
+    if (current?.state === "cancelled") await ports.cluster.cancelJob(ref);
+  }
 }
 
 async function failRequest(deps: RequestDeps, request: Request, message: string) {
