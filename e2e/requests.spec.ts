@@ -133,6 +133,18 @@ test.describe("product requests as a requester", () => {
     await expect(page.getByRole("table", { name: "Requests" }).getByRole("link", { name: "Bogor test field" })).toHaveAttribute("href", `/requests/${id}`);
     await page.goto("/requests?state=failed");
     await expect(page.getByRole("link", { name: "Bogor test field" })).toBeHidden();
+
+    // The output is indexed back into dev's ODC index and counted on the Coverage page as a product
+    // of its own: switching product changes what the page counts.
+    await page.goto("/coverage");
+    const product = page.getByLabel("Product", { exact: true });
+    const summary = page.getByTestId("coverage-summary");
+    await expect(page.getByLabel("Environment", { exact: true })).toHaveValue("dev");
+    await expect(product.getByRole("option")).toHaveText(["gm_s2_annual (1)", "s2_l2a (444)"]);
+    await product.selectOption("gm_s2_annual");
+    await expect(summary).toContainText("1 datasets in 1 cells in view");
+    await product.selectOption("s2_l2a");
+    await expect(summary).toContainText("444 datasets in");
   });
 });
 

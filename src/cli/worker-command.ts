@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
+import pg from "pg";
+import { refreshCoverageAfterRun } from "~/features/coverage/server/after-index-run";
 import { formatTaskId, GridError, parseGridSpec, parseTaskId } from "~/lib/grid";
 import type { EnvironmentConfig, PikselConfig } from "~/server/config";
 import { indexDatabaseUrl } from "~/server/config";
@@ -203,7 +205,7 @@ Progress: one JSON line per step with "msg":"${PROGRESS_MESSAGE}" (src/worker/pr
           await deps.withDatabases(config, async () => {
             const index = createPostgresIndex(indexDatabaseUrl(config, env));
             try {
-              await runGeomedianTask({
+              const result = await runGeomedianTask({
                 env: env.name,
                 index,
                 objects,
@@ -222,6 +224,12 @@ Progress: one JSON line per step with "msg":"${PROGRESS_MESSAGE}" (src/worker/pr
                 onProgress: (p) => log.info(p, PROGRESS_MESSAGE),
                 onInfo: (message, fields) => log.info(fields, message),
               });
+              // The output is a dataset of the index now: bring the Coverage page's summaries up to
+              // date, as the indexer does after its runs (never fails the task).
+              if (result.indexed && result.status === "done") {
+                const db = new pg.Pool({ connectionString: indexDatabaseUrl(config, env), max: 1 });
+                await refreshCoverageAfterRun(db, env.name, log).finally(() => db.end());
+              }
             } finally {
               await index.close();
             }
