@@ -18,7 +18,7 @@
 // PostgreSQL: an embedded server in a temporary directory, or PIKSEL_BENCH_DATABASE_URL (an admin URL
 // on loopback; the database bench_coverage is created and dropped).
 
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -26,22 +26,20 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { cellDatasets, coverageCells, coverageHistogram, type CoverageDeps } from "~/features/coverage/server/coverage.service";
 import { refreshCoverage } from "~/features/coverage/server/summaries";
-import { stacToEo3 } from "~/features/indexing/stac-to-eo3";
 import { loadConfig } from "~/server/config";
 import { createPostgresIndex } from "~/server/drivers/index/postgres";
 import { startEmbeddedPostgres } from "~/server/embedded/postgres";
 import { createLogger } from "~/server/logger";
-import { odcJson } from "~/server/odc/definitions";
-import { prepEo3 } from "~/server/odc/eo3";
 import { loadIndexMigrations } from "~/server/odc/migrations/files";
 import { applyIndexMigration } from "~/server/odc/migrations/runner";
 import { standardDefinitions } from "~/server/odc/standard-definitions";
+import { fillGranules, s2Product, s2Template, withoutDynamicIndexes, type GranuleGrid } from "../lib/odc-fill";
 
 // Run from the repository root (the bundle that run-ts.mjs makes lives elsewhere).
 const REPO = process.cwd();
 const AREA: [number, number, number, number] = [95, -11, 141, 6];
-const TILES_X = 46;
-const TILES = 46 * 17;
+const GRID: GranuleGrid = { west: 95, south: -11, columns: 46, rows: 17 };
+const TILES = GRID.columns * GRID.rows;
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -56,27 +54,6 @@ async function freePort(): Promise<number> {
 }
 
 /** Loads `count` datasets numbered from `start`; `stamp` is the acquisition offset so new ones land at new times. */
-async function load(db: pg.Pool, template: string, mt: number, product: number, start: number, count: number, chunk = 100_000) {
-  for (let s = start; s < start + count; s += chunk) {
-    const end = Math.min(start + count, s + chunk) - 1;
-    await db.query(
-      `INSERT INTO agdc.dataset (id, metadata_type_ref, dataset_type_ref, metadata)
-       SELECT gen_random_uuid(), $2, $3,
-              jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,
-                '{extent,lon,begin}', to_jsonb(95 + (i % ${TILES_X})::float8)),
-                '{extent,lon,end}', to_jsonb(96 + (i % ${TILES_X})::float8)),
-                '{extent,lat,begin}', to_jsonb(-11 + ((i / ${TILES_X}) % 17)::float8)),
-                '{extent,lat,end}', to_jsonb(-10 + ((i / ${TILES_X}) % 17)::float8)),
-                '{properties,odc:region_code}', to_jsonb('T' || lpad((i % ${TILES})::text, 3, '0'))),
-                '{properties,datetime}', to_jsonb(to_char(timestamptz '2020-01-01 02:30:00+00' + (i / ${TILES}) * interval '34 hours' + (i % ${TILES}) * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
-         FROM generate_series($4::int, $5::int) AS i`,
-      [template, mt, product, s, end],
-    );
-    process.stdout.write(`\r   loading: ${(end + 1 - start).toLocaleString("en-US")} rows`);
-  }
-  process.stdout.write("\n");
-}
-
 async function measure(label: string, n: number, fn: (i: number) => Promise<unknown>, warm = 10) {
   for (let i = 0; i < warm; i++) await fn(i);
   const times: number[] = [];
@@ -133,19 +110,14 @@ export async function main(argv: string[]) {
     for (const mt of defs.metadataTypes) await index.addMetadataType(mt);
     await index.addProduct(defs.products.find((p) => (p as { name?: string }).name === "s2_l2a"));
     for (const m of loadIndexMigrations(path.join(REPO, "index-migrations"))) await applyIndexMigration(db, m, "bench", () => undefined);
-    const { rows: ids } = await db.query<{ product: number; mt: number }>("SELECT id AS product, metadata_type_ref AS mt FROM agdc.dataset_type WHERE name = 's2_l2a'");
-    const { product, mt } = ids[0]!;
-    // One real Earth Search item, prepared as ODC stores it (extent, grid_spatial), as the template.
-    const item = JSON.parse(readFileSync(path.join(REPO, "tests/reference/datacube/fixtures/odc-tools__S2B_31QGB_20200831_0_L2A.json"), "utf8"));
-    const template = odcJson(prepEo3(stacToEo3(item).document));
+    const { product, metadataType } = await s2Product(db);
+    const template = s2Template(REPO);
+    const load = (start: number, count: number, chunk?: number) =>
+      fillGranules(db, { template, product, metadataType, grid: GRID, start, count, chunk, onProgress: (n) => process.stdout.write(`\r   loading: ${n.toLocaleString("en-US")} rows`) }).then(() => void process.stdout.write("\n"));
 
     console.log(`\n1. ${DATASETS.toLocaleString("en-US")} datasets in ${TILES} cells over five years`);
-    const { rows: dix } = await db.query<{ indexname: string; indexdef: string }>("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'agdc' AND indexname LIKE 'dix_s2_l2a_%'");
-    for (const d of dix) await db.query(`DROP INDEX agdc.${d.indexname}`);
     let t = performance.now();
-    await load(db, template, mt, product, 0, DATASETS);
-    for (const d of dix) await db.query(d.indexdef);
-    await db.query("VACUUM ANALYZE agdc.dataset");
+    await withoutDynamicIndexes(db, () => load(0, DATASETS));
     console.log(`   loaded and indexed as ODC does in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     t = performance.now();
     const rebuilt = await refreshCoverage(db, { rebuild: true });
@@ -187,7 +159,7 @@ export async function main(argv: string[]) {
 
     console.log(`\n3. Incremental refresh after ${ADDED.toLocaleString("en-US")} new datasets`);
     // New datasets at new times (after the five years), so they add days, months and a year.
-    await load(db, template, mt, product, DATASETS, ADDED, ADDED);
+    await load(DATASETS, ADDED, ADDED);
     t = performance.now();
     const inc = await refreshCoverage(db);
     console.log(`   refresh: ${((performance.now() - t) / 1000).toFixed(2)} s (${inc.changed.toLocaleString("en-US")} datasets changed, ${inc.periods.toLocaleString("en-US")} summary rows rewritten)`);

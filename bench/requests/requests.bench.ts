@@ -24,7 +24,6 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import superjson from "superjson";
 import { createLocalUser } from "~/features/auth/server/demo-users";
-import { stacToEo3 } from "~/features/indexing/stac-to-eo3";
 import { planRequest } from "~/features/requests/server/plan.service";
 import type { PlannedTile } from "~/features/requests/requests.schema";
 import { loadConfig } from "~/server/config";
@@ -33,12 +32,11 @@ import { deployMigrations } from "~/server/db/migrate";
 import { createPostgresIndex } from "~/server/drivers/index/postgres";
 import { startEmbeddedPostgres } from "~/server/embedded/postgres";
 import { createLogger } from "~/server/logger";
-import { odcJson } from "~/server/odc/definitions";
-import { prepEo3 } from "~/server/odc/eo3";
 import { standardDefinitions } from "~/server/odc/standard-definitions";
 import type { EnvironmentPorts } from "~/server/ports";
 import { createCaller } from "~/server/trpc/root";
 import { freePort } from "../../tests/support/net";
+import { fillGranules, s2Product, s2Template, withoutDynamicIndexes } from "../lib/odc-fill";
 
 const REPO = process.cwd();
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -99,30 +97,10 @@ async function fillIndex(url: string, datasets: number) {
     const defs = standardDefinitions();
     for (const mt of defs.metadataTypes) await index.addMetadataType(mt);
     await index.addProduct(defs.products.find((p) => (p as { name?: string }).name === "s2_l2a"));
-    const { rows } = await db.query<{ product: number; mt: number }>("SELECT id AS product, metadata_type_ref AS mt FROM agdc.dataset_type WHERE name = 's2_l2a'");
-    const { product, mt } = rows[0]!;
-    const item = JSON.parse(fs.readFileSync(path.join(REPO, "tests/reference/datacube/fixtures/odc-tools__S2B_31QGB_20200831_0_L2A.json"), "utf8"));
-    const template = odcJson(prepEo3(stacToEo3(item).document));
-    const { rows: dix } = await db.query<{ indexname: string; indexdef: string }>("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'agdc' AND indexname LIKE 'dix_s2_l2a_%'");
-    for (const d of dix) await db.query(`DROP INDEX agdc.${d.indexname}`);
-    // 12 x 8 one-degree granules over 100..112 E, 10..2 S; one acquisition each every ~34 h from 2020 to 2024.
-    for (let s = 0; s < datasets; s += 100_000) {
-      const end = Math.min(datasets, s + 100_000) - 1;
-      await db.query(
-        `INSERT INTO agdc.dataset (id, metadata_type_ref, dataset_type_ref, metadata)
-         SELECT gen_random_uuid(), $2, $3,
-                jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,
-                  '{extent,lon,begin}', to_jsonb(100 + (i % 12)::float8)),
-                  '{extent,lon,end}', to_jsonb(101 + (i % 12)::float8)),
-                  '{extent,lat,begin}', to_jsonb(-10 + ((i / 12) % 8)::float8)),
-                  '{extent,lat,end}', to_jsonb(-9 + ((i / 12) % 8)::float8)),
-                  '{properties,datetime}', to_jsonb(to_char(timestamptz '2020-01-01 02:30:00+00' + (i / 96) * interval '34 hours' + (i % 96) * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
-           FROM generate_series($4::int, $5::int) AS i`,
-        [template, mt, product, s, end],
-      );
-    }
-    for (const d of dix) await db.query(d.indexdef);
-    await db.query("VACUUM ANALYZE agdc.dataset");
+    const { product, metadataType } = await s2Product(db);
+    const template = s2Template(REPO);
+    // 12 x 8 one-degree granules over 100..112 E, 10..2 S.
+    await withoutDynamicIndexes(db, () => fillGranules(db, { template, product, metadataType, grid: { west: 100, south: -10, columns: 12, rows: 8 }, start: 0, count: datasets }));
   } finally {
     await db.end();
   }
