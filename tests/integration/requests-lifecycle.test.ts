@@ -4,7 +4,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLocalUser } from "~/features/auth/server/demo-users";
 import { EnvironmentObserver } from "~/features/environments/server/observer";
-import { stacToEo3 } from "~/features/indexing/stac-to-eo3";
 import { RequestEngine } from "~/features/requests/server/request.engine";
 import { cancelRequest, getRequest, REQUEST_VALIDATION, retryFailedTasks, submitJob, submitRequest, type RequestDeps } from "~/features/requests/server/request.service";
 import type { Role } from "~/lib/roles";
@@ -18,10 +17,10 @@ import { startEmbeddedFlux } from "~/server/embedded/flux-wiring";
 import type { LocalFlux } from "~/server/embedded/local-flux";
 import { AppError } from "~/server/errors";
 import { createLogger } from "~/server/logger";
-import { standardDefinitions } from "~/server/odc/standard-definitions";
 import { createEnvironmentPorts, type EnvironmentPorts } from "~/server/ports";
 import type { SessionUser } from "~/server/trpc/init";
 import { createAppDatabase, createTestDatabase } from "../support/databases";
+import { indexPlanningFixture } from "../support/plan-index";
 import { startKubeApiServer, waitFor, type KubeApiServer } from "../support/kube-api";
 
 /**
@@ -33,7 +32,6 @@ import { startKubeApiServer, waitFor, type KubeApiServer } from "../support/kube
  */
 
 const NS = "piksel";
-const fixture = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../reference/datacube/fixtures/odc-tools__S2B_31QGB_20200831_0_L2A.json"), "utf8"));
 const square = (w: number, s: number, e: number, n: number) => ({ type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] });
 /** Inside the fixture scene's footprint: tiles with two scenes each. */
 const AOI = square(5.0, 19.3, 5.08, 19.36);
@@ -86,15 +84,7 @@ beforeAll(async () => {
 
   indexDb = await createTestDatabase("requests");
   index = createPostgresIndex(indexDb.url);
-  await index.init();
-  const { metadataTypes, products } = standardDefinitions();
-  for (const mt of metadataTypes) await index.addMetadataType(mt);
-  for (const p of products) await index.addProduct(p);
-  const second = structuredClone(fixture);
-  second.id = "S2B_31QGB_20200910_0_L2A";
-  second.properties.datetime = "2020-09-10T10:25:34.438000Z";
-  second.properties["s2:granule_id"] = "S2B_OPER_MSI_L2A_TL_VGS2_20200910_N02.14";
-  await index.addDatasets([fixture, second].map((item) => stacToEo3(item)).map(({ document, uri }) => ({ document, uris: [uri] })));
+  expect(await indexPlanningFixture(index)).toEqual([]);
 
   kube = await startKubeApiServer({ namespaces: ["default", NS], jobController: { replacementDelayMs: 0 } });
   jobs = createKubernetesCluster({

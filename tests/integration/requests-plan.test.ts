@@ -2,18 +2,16 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stacToEo3 } from "~/features/indexing/stac-to-eo3";
 import { planRequest } from "~/features/requests/server/plan.service";
 import { loadConfig, type PikselConfig } from "~/server/config";
 import type { IndexPort } from "~/server/drivers/index";
 import { createPostgresIndex } from "~/server/drivers/index/postgres";
 import { AppError } from "~/server/errors";
-import { standardDefinitions } from "~/server/odc/standard-definitions";
 import type { EnvironmentPorts } from "~/server/ports";
 import { createTestDatabase } from "../support/databases";
+import { indexPlanningFixture } from "../support/plan-index";
 
 /** Planning on a real ODC index: the real Earth Search item 31QGB of 2020-08-31, indexed twice (two dates). */
-const fixture = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../reference/datacube/fixtures/odc-tools__S2B_31QGB_20200831_0_L2A.json"), "utf8"));
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let index: IndexPort;
 let config: PikselConfig;
@@ -33,16 +31,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 beforeAll(async () => {
   db = await createTestDatabase("plan");
   index = createPostgresIndex(db.url);
-  await index.init();
-  const { metadataTypes, products } = standardDefinitions();
-  for (const mt of metadataTypes) await index.addMetadataType(mt);
-  for (const p of products) await index.addProduct(p);
-  const second = structuredClone(fixture);
-  second.id = "S2B_31QGB_20200910_0_L2A";
-  second.properties.datetime = "2020-09-10T10:25:34.438000Z";
-  second.properties["s2:granule_id"] = "S2B_OPER_MSI_L2A_TL_VGS2_20200910_N02.14";
-  const docs = [fixture, second].map((item) => stacToEo3(item)).map(({ document, uri }) => ({ document, uris: [uri] }));
-  expect((await index.addDatasets(docs)).rejected).toEqual([]);
+  expect(await indexPlanningFixture(index)).toEqual([]);
 
   config = loadConfig({ PIKSEL_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "piksel-plan-")) });
   config.geomedian.grid = "global_10:960";
