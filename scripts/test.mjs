@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { systemNeeds } from "./system-needs.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const out = path.join(root, "test-results");
@@ -22,17 +23,6 @@ const bail = process.argv.includes("--bail");
 
 const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 const isRoot = process.getuid?.() === 0;
-
-/** System packages the tiers need: [check, Debian package, why]. */
-const systemNeeds = [
-  { tiers: ["e2e"], ok: () => ["/usr/bin/chromium", "/usr/bin/chromium-browser"].some((p) => fs.existsSync(p)), pkg: "chromium", why: "browser tests (Playwright drives Debian's Chromium)" },
-  { tiers: ["integration", "e2e"], ok: () => has("git"), pkg: "git", why: "the GitOps driver" },
-  { tiers: ["integration"], ok: () => has("docker-registry"), pkg: "docker-registry", why: "the registry driver's tests against a real OCI registry" },
-  { tiers: ["integration"], ok: () => has("skopeo"), pkg: "skopeo", why: "cross-checking digests in the registry tests" },
-  { tiers: ["integration"], ok: () => has("htpasswd"), pkg: "apache2-utils", why: "htpasswd (bcrypt) for the registry's basic-auth tests" },
-  { tiers: ["integration"], ok: () => has("openssl"), pkg: "openssl", why: "the token-auth certificate of the registry tests" },
-  { tiers: ["reference"], ok: () => spawnSync("python3", ["-m", "venv", "--help"], { stdio: "ignore" }).status === 0, pkg: "python3-venv", why: "reference checks against the Python implementations (datacube, geomad)" },
-];
 
 /**
  * kustomize renders the overlays in the GitOps tests; kubectl embeds it. Without either, install the
@@ -53,17 +43,21 @@ function ensureKustomize() {
 
 function ensureSystem() {
   if (tiers.includes("integration")) ensureKustomize();
-  const missing = systemNeeds.filter((n) => n.tiers.some((t) => tiers.includes(t)) && !n.ok());
-  if (!missing.length) return;
-  const pkgs = missing.map((m) => m.pkg);
-  if (isRoot && has("apt-get")) {
-    console.log(`Installing ${pkgs.join(" ")} with apt (needed for ${missing.map((m) => m.why).join("; ")})…`);
-    spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-    const r = spawnSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    if (r.status === 0 && missing.every((m) => m.ok())) return;
+  const needed = systemNeeds.filter((n) => n.tiers.some((t) => tiers.includes(t)));
+  const missing = needed.filter((n) => !n.ok());
+  if (missing.length) {
+    const pkgs = missing.map((m) => m.pkg);
+    if (isRoot && has("apt-get")) {
+      console.log(`Installing ${pkgs.join(" ")} with apt (needed for ${missing.map((m) => m.why).join("; ")})…`);
+      spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
+      spawnSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    }
+    const still = missing.filter((m) => !m.ok());
+    for (const m of still) console.error(`Missing: ${m.pkg} — needed for ${m.why}. Install it (Debian/Ubuntu: sudo apt-get install -y ${m.pkg}; macOS: brew install ${m.brew ?? m.pkg}).`);
+    if (still.length) process.exit(1);
   }
-  for (const m of missing.filter((x) => !x.ok())) console.error(`Missing: ${m.pkg} — needed for ${m.why}. Install it (Debian/Ubuntu: sudo apt-get install -y ${m.pkg}; macOS: brew install ${m.pkg === "python3-venv" ? "python" : m.pkg}).`);
-  if (missing.some((m) => !m.ok())) process.exit(1);
+  // The worker's GDAL binding: built by npm ci's postinstall; built here if GDAL came only now.
+  if (needed.some((n) => n.pkg === "libgdal-dev") && !run(process.execPath, [path.join(root, "scripts", "build-gdal.mjs")])) process.exit(1);
 }
 
 function run(cmd, args, env = {}) {

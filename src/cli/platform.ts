@@ -30,7 +30,7 @@ export async function ensureEmbeddedDatabases(config: PikselConfig, log: Logger)
     ...(config.database.url ? [] : ["piksel"]),
     ...config.environments.filter((e) => !e.index.url).map((e) => new URL(indexDatabaseUrl(config, e)).pathname.slice(1)),
   ];
-  return startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embedded.postgresPort, databases, log });
+  return startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embedded.postgresPort, databases, log, joinOnly: config.embedded.joinOnly });
 }
 
 /** Fails with one clear line when the app database cannot be reached. */

@@ -16,10 +16,11 @@ import type { Logger } from "~/server/logger";
 import { appRoot, standaloneServer } from "./paths";
 import { ensureAuthSecret, ensureEmbeddedDatabases, migrateAppDatabase } from "./platform";
 
-async function waitForHealth(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+async function waitForHealth(url: string, child: () => ChildProcess | undefined, cancelled: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`The console server exited with code ${child.exitCode} while starting.`);
+  while (Date.now() < deadline && !cancelled()) {
+    const c = child();
+    if (c && c.exitCode !== null) throw new Error(`The console server exited with code ${c.exitCode} while starting.`);
     try {
       const res = await fetch(`${url}/api/health`);
       if (res.ok) return;
@@ -28,23 +29,92 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs = 60_00
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  if (cancelled()) return;
   throw new Error(`The console did not answer ${url}/api/health within ${timeoutMs / 1000} s.`);
+}
+
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+/**
+ * Stops one child: SIGTERM, then SIGKILL once `graceMs` have passed, and waits until it is gone, so
+ * that nothing the platform started outlives it (a child holding the embedded PostgreSQL open would
+ * delay its shutdown, and one that survives would start a server of its own).
+ */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (exited(child)) return;
+  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    if (!exited(child)) child.kill("SIGKILL");
+  }, graceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Restart delays of the console server after a crash: 1 s doubling to 30 s, reset after a minute up. */
+const RESTART_BACKOFF = { initialMs: 1000, maxMs: 30_000, stableMs: 60_000 };
+
+/**
+ * Runs the console server and starts it again when it dies while the platform is up (a crash, an
+ * OOM kill, `kill -9`): the rest of the platform (PostgreSQL, Flux, the job runner) keeps running.
+ */
+function superviseConsoleServer(opts: { start: () => ChildProcess; log: Logger }) {
+  let current: ChildProcess | undefined;
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  let delay = RESTART_BACKOFF.initialMs;
+  const run = () => {
+    const child = opts.start();
+    const startedAt = Date.now();
+    current = child;
+    child.once("exit", (code, signal) => {
+      if (stopping) return;
+      if (Date.now() - startedAt > RESTART_BACKOFF.stableMs) delay = RESTART_BACKOFF.initialMs;
+      opts.log.error({ code, signal, restartInMs: delay }, "the console server stopped unexpectedly; restarting it");
+      timer = setTimeout(run, delay);
+      delay = Math.min(delay * 2, RESTART_BACKOFF.maxMs);
+    });
+  };
+  run();
+  return {
+    child: () => current,
+    async stop(graceMs: number) {
+      stopping = true;
+      clearTimeout(timer);
+      if (current) await stopChild(current, graceMs);
+    },
+  };
 }
 
 /**
  * Indexes the sample catalogue into each embedded environment within its scope, one after the other,
  * through the same `piksel index` command an operator runs (idempotent: a restart adds nothing).
+ * `stop()` ends the child in flight and starts no further one.
  */
-async function indexSamples(config: PikselConfig, log: Logger): Promise<void> {
+function indexSamples(config: PikselConfig, env: NodeJS.ProcessEnv, log: Logger) {
   const cli = path.join(appRoot(), "dist", "cli", "piksel.mjs");
-  for (const env of config.environments) {
-    const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, [cli, "index", "--env", env.name], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, PIKSEL_DATA_DIR: config.dataDir, PIKSEL_LOG_JSON: "1" } });
-      child.once("exit", resolve);
-    });
-    if (code === 0) log.info({ environment: env.name }, "sample scenes indexed");
-    else log.warn({ environment: env.name, code }, "indexing the sample scenes failed; see the Indexing page");
-  }
+  let stopped = false;
+  let current: ChildProcess | undefined;
+  const done = (async () => {
+    for (const e of config.environments) {
+      if (stopped) return;
+      const child = spawn(process.execPath, [cli, "index", "--env", e.name], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, PIKSEL_LOG_JSON: "1" } });
+      current = child;
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      current = undefined;
+      if (stopped) return;
+      if (code === 0) log.info({ environment: e.name }, "sample scenes indexed");
+      else log.warn({ environment: e.name, code }, "indexing the sample scenes failed; see the Indexing page");
+    }
+  })();
+  return {
+    done,
+    async stop(graceMs: number) {
+      stopped = true;
+      if (current) await stopChild(current, graceMs);
+      await done;
+    },
+  };
 }
 
 /**
@@ -62,24 +132,51 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
   fs.mkdirSync(config.dataDir, { recursive: true });
   const secret = ensureAuthSecret(config);
 
+  // Children (indexing, workers, the console server) join this process's embedded PostgreSQL and
+  // never start one of their own, even if they outlive a stop.
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    PIKSEL_DATA_DIR: config.dataDir,
+    PIKSEL_AUTH_SECRET: secret,
+    PIKSEL_EMBEDDED_PG_JOIN_ONLY: "1",
+    ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }),
+  };
   const cleanups: (() => Promise<unknown>)[] = [];
-  let child: ChildProcess | undefined;
+  let consoleServer: ReturnType<typeof superviseConsoleServer> | undefined;
+  let samples: ReturnType<typeof indexSamples> | undefined;
   let stopping = false;
+  // SIGTERM then SIGKILL after this long, for each child; the whole stop stays within ~15 s.
+  const CHILD_GRACE_MS = 8000;
+  let startup: Promise<void> = Promise.resolve();
+  /** Between the steps of the start-up: a stop asked for meanwhile ends it here. */
+  const checkpoint = () => {
+    if (stopping) throw new StopRequested();
+  };
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    child?.kill("SIGTERM");
+    // Let the start-up reach its next checkpoint, so that everything it started is registered
+    // below and stopped (a job runner started after the cleanups ran would leave its workers behind).
+    await startup;
+    // Children first (they hold connections to PostgreSQL), then what this process runs itself.
+    await Promise.all([consoleServer?.stop(CHILD_GRACE_MS), samples?.stop(CHILD_GRACE_MS)]);
     for (const fn of cleanups.reverse()) await fn().catch((err) => log.error({ err }, "cleanup failed"));
     process.exit(code);
   };
-  process.once("SIGINT", () => void stop(0));
-  process.once("SIGTERM", () => void stop(0));
+  // A signal to the process group (Ctrl-C, `kill -- -pgid`) reaches the children too; a second one
+  // while stopping must not kill this process before its children are gone, hence `on`, not `once`.
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+  process.on("SIGHUP", () => void stop(0));
 
-  try {
+  startup = (async () => {
     const pg = await ensureEmbeddedDatabases(config, log);
     if (pg?.startedHere) cleanups.push(() => pg.stop());
+    checkpoint();
     await migrateAppDatabase(config, log);
+    checkpoint();
     await bootstrapLocalDrivers(config, log);
+    checkpoint();
 
     let stac: LocalStacServer | undefined;
     const ports = new Map(config.environments.map((e) => [e.name, createEnvironmentPorts(config, e)]));
@@ -89,6 +186,7 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       const archive = openSampleArchive({ cacheDir: path.join(config.dataDir, "samples"), log: log.child({ component: "samples" }) });
       stac = await startLocalStacServer({ port: config.embedded.catalogPort, archive, log });
       cleanups.push(() => stac!.close());
+      checkpoint();
       const db = createDb(appDatabaseUrl(config));
       await seedDemoUsers(db);
       // The embedded default applies the console's index migrations itself (dev -> staging -> prod);
@@ -97,55 +195,55 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       const first = config.environments[0]!;
       await seedPromotionHistory(db, config, ports.get(first.name)!.registry, first.registry.repository);
       await db.$disconnect();
+      checkpoint();
     }
 
     // The local cluster's Flux: this process plays it for the environments on the local driver.
     const flux = await startEmbeddedFlux(config, ports, log);
     if (flux) cleanups.push(() => flux.stop());
+    checkpoint();
     // ...and runs its Jobs as child processes of this CLI (docs/adr/0013).
     const localClusters = config.environments.flatMap((e) => (e.cluster.driver === "local" ? [{ name: e.name, stateDir: e.cluster.stateDir }] : []));
     if (localClusters.length) {
       const runner = await startLocalJobRunner({
         environments: localClusters,
         cli: path.join(appRoot(), "dist", "cli", "piksel.mjs"),
-        env: { ...process.env, PIKSEL_DATA_DIR: config.dataDir, PIKSEL_AUTH_SECRET: secret, ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }) },
+        env: childEnv,
         log: log.child({ component: "local-jobs" }),
       });
       cleanups.push(() => runner.stop());
+      checkpoint();
     }
 
     const server = standaloneServer();
     if (!server) throw new Error("The console is not built: run `npm run build` (npm start does it for you).");
     const url = publicUrl(config);
-    child = spawn(process.execPath, [server], {
-      cwd: path.dirname(server),
-      stdio: "inherit",
-      env: {
-        ...process.env,
-        NODE_ENV: "production",
-        PORT: String(config.console.port),
-        HOSTNAME: config.console.host,
-        PIKSEL_DATA_DIR: config.dataDir,
-        PIKSEL_AUTH_SECRET: secret,
-        ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }),
-      },
+    consoleServer = superviseConsoleServer({
+      log,
+      start: () =>
+        spawn(process.execPath, [server], {
+          cwd: path.dirname(server),
+          stdio: "inherit",
+          env: { ...childEnv, NODE_ENV: "production", PORT: String(config.console.port), HOSTNAME: config.console.host },
+        }),
     });
-    child.once("exit", (code) => {
-      if (!stopping) {
-        log.error({ code }, "the console server stopped");
-        void stop(code ?? 1);
-      }
-    });
-    await waitForHealth(`http://127.0.0.1:${config.console.port}`, child);
+    await waitForHealth(`http://127.0.0.1:${config.console.port}`, () => consoleServer?.child(), () => stopping);
+    checkpoint();
     const lines = [`Piksel Console is ready at ${url}`];
     if (embedded) {
       lines.push("", `Demo users (password: ${DEMO_PASSWORD}):`, ...DEMO_USERS.map((u) => `  ${u.email.padEnd(26)} ${u.role}`));
       lines.push("", `Data is kept in ${config.dataDir}; \`npm start -- --reset\` starts clean. Ctrl-C stops everything.`);
     }
     process.stdout.write(`\n${lines.join("\n")}\n\n`);
-    if (embedded) void indexSamples(config, log);
-  } catch (err) {
+    if (embedded) samples = indexSamples(config, childEnv, log);
+  })().catch((err: unknown) => {
+    if (err instanceof StopRequested) return;
     log.error(err instanceof Error ? err.message : String(err));
-    await stop(1);
-  }
+    // Not awaited: stop() waits for this start-up to settle first.
+    void stop(1);
+  });
+  await startup;
 }
+
+/** Thrown at a start-up checkpoint when a stop was asked for meanwhile. */
+class StopRequested extends Error {}

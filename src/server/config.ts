@@ -154,8 +154,17 @@ export const configSchema = z
     /** App database; absent = the embedded PostgreSQL. */
     database: z.object({ url: postgresUrl.optional() }).default({}),
     embedded: z
-      .object({ postgresPort: z.number().int().min(1024).max(65535).default(54329), catalogPort: z.number().int().min(1024).max(65535).default(54330) })
-      .default({ postgresPort: 54329, catalogPort: 54330 }),
+      .object({
+        postgresPort: z.number().int().min(1024).max(65535).default(54329),
+        catalogPort: z.number().int().min(1024).max(65535).default(54330),
+        /**
+         * Only join the embedded PostgreSQL that another process runs on this data directory, never
+         * start one: set by `piksel start` for its children (indexing, workers), so that a child that
+         * outlives a stopping platform fails instead of starting a server of its own.
+         */
+        joinOnly: z.boolean().default(false),
+      })
+      .default({ postgresPort: 54329, catalogPort: 54330, joinOnly: false }),
     map: z.object({ styleUrl: httpUrl.optional() }).default({}),
     /** The annual geomedian product: its tile grid (odc-stats' `global_10`, or `global_10:<tile px>` for smaller tiles). */
     geomedian: z
@@ -241,7 +250,7 @@ function intFromEnv(env: Env, key: string): number | undefined {
 /**
  * Loads and validates the configuration. Throws ConfigError with one line naming the key.
  * Overrides: PIKSEL_DATA_DIR, DATABASE_URL, PORT, PIKSEL_PUBLIC_URL, PIKSEL_AUTH_SECRET,
- * PIKSEL_MAP_STYLE_URL, PIKSEL_EMBEDDED_PG_PORT, PIKSEL_EMBEDDED_CATALOG_PORT.
+ * PIKSEL_MAP_STYLE_URL, PIKSEL_EMBEDDED_PG_PORT, PIKSEL_EMBEDDED_CATALOG_PORT, PIKSEL_EMBEDDED_PG_JOIN_ONLY.
  */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): PikselConfig {
   const file = env.PIKSEL_CONFIG;
@@ -255,6 +264,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): PikselC
   if (pgPort !== undefined) embedded.postgresPort = pgPort;
   const stacPort = intFromEnv(env, "PIKSEL_EMBEDDED_CATALOG_PORT");
   if (stacPort !== undefined) embedded.catalogPort = stacPort;
+  if (env.PIKSEL_EMBEDDED_PG_JOIN_ONLY === "1") embedded.joinOnly = true;
   const catalogPort = (embedded.catalogPort as number | undefined) ?? 54330;
   const merged: Record<string, unknown> = {
     ...input,

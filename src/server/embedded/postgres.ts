@@ -62,7 +62,7 @@ export async function ensureDatabases(port: number, databases: string[]): Promis
  * data under `<dataDir>/postgres`, or joins the one a sibling process already runs on that data
  * directory, so the console, the CLI and workers share one server (docs/adr/0002).
  */
-export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; databases: string[]; log: Logger }): Promise<EmbeddedPostgresHandle> {
+export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; databases: string[]; log: Logger; joinOnly?: boolean }): Promise<EmbeddedPostgresHandle> {
   const { dataDir, port, log } = opts;
   const databaseDir = path.join(dataDir, "postgres");
   const pidFile = path.join(databaseDir, "postmaster.pid");
@@ -74,6 +74,10 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
       await ensureDatabases(port, opts.databases);
       return { port, startedHere: false, stop: async () => undefined };
     }
+  }
+
+  if (opts.joinOnly) {
+    throw new Error(`The embedded PostgreSQL of ${dataDir} is not running (the platform that started this process has stopped or is stopping); this process only joins it and does not start another.`);
   }
 
   const lines: string[] = [];
